@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+/* gmon's probes on a Go program: creations and exits of goroutines into one ring buffer. */
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include "gmon.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20); /* the loader may resize it before load */
+} events SEC(".maps");
+
+/* A record is too big for the 512-byte BPF stack: build it in a per-CPU slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gmon_record);
+} scratch SEC(".maps");
+
+/* Records the ring could not take; user space reads and reports it. */
+__u64 lost = 0;
+
+/* The attach cookie carries what differs per target binary, so one loaded object serves every
+ * executable and Go release: bits 0-15 goid's offset in runtime.g. */
+static __always_inline __u64 goid_offset(void *ctx)
+{
+	return bpf_get_attach_cookie(ctx) & 0xffff;
+}
+
+static __always_inline void submit(struct gmon_record *rec, __u64 size)
+{
+	/* No wakeup: user space polls the mapped ring on a short timer, so a wakeup would only add an
+	 * IPI to every probe hit. */
+	if (bpf_ringbuf_output(&events, rec, size, BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&lost, 1);
+}
+
+static __always_inline struct gmon_record *start(__u32 kind, __u64 g, void *ctx)
+{
+	__u32 zero = 0;
+	struct gmon_record *rec = bpf_map_lookup_elem(&scratch, &zero);
+	if (!rec)
+		return 0;
+	rec->goid = 0;
+	if (bpf_probe_read_user(&rec->goid, sizeof(rec->goid), (void *)(g + goid_offset(ctx))))
+		return 0;
+	rec->kind = kind;
+	rec->pid = bpf_get_current_pid_tgid() >> 32;
+	rec->time_ns = bpf_ktime_get_ns();
+	rec->nframes = 0;
+	rec->flags = 0;
+	return rec;
+}
+
+/* Return of runtime.newproc1(fn, callergp, callerpc, ...) *g: rax holds the new g, its goid set.
+ * newproc1 runs on the system stack, which never moves, so a return probe is safe here. */
+SEC("uprobe")
+int gmon_create(struct pt_regs *ctx)
+{
+	struct gmon_record *rec = start(GMON_CREATE, ctx->rax, ctx);
+	if (!rec)
+		return 0;
+	long n = bpf_get_stack(ctx, rec->frames, sizeof(rec->frames), BPF_F_USER_STACK);
+	if (n < 0)
+		n = 0;
+	rec->nframes = n / sizeof(__u64);
+	if (rec->nframes >= GMON_MAX_FRAMES)
+		rec->flags |= GMON_TRUNCATED;
+	__u64 size = GMON_RECORD_HEADER_SIZE + (__u64)n;
+	if (size > sizeof(*rec))
+		size = sizeof(*rec);
+	submit(rec, size);
+	return 0;
+}
+
+/* Entry of runtime.goexit1: it runs on the exiting goroutine, whose g is in r14 (Go's register ABI). */
+SEC("uprobe")
+int gmon_exit(struct pt_regs *ctx)
+{
+	struct gmon_record *rec = start(GMON_EXIT, ctx->r14, ctx);
+	if (!rec)
+		return 0;
+	submit(rec, GMON_RECORD_HEADER_SIZE);
+	return 0;
+}

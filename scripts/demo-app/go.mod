@@ -1,0 +1,3 @@
+module gmon.demo/app
+
+go 1.19

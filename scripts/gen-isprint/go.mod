@@ -1,0 +1,3 @@
+module gmon.tools/gen-isprint
+
+go 1.21

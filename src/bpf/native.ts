@@ -1,0 +1,101 @@
+/**
+ * The C libraries gmon drives through Deno's FFI: libbpf (load and attach) and a few libc calls
+ * (mmap of the ring, clocks, errno). Opened once, lazily, so that `-h` and usage errors never need them.
+ *
+ * @module
+ */
+
+const LIBBPF_SYMBOLS = {
+  libbpf_set_print: { parameters: ["function"], result: "pointer" },
+  bpf_object__open_mem: { parameters: ["buffer", "usize", "pointer"], result: "pointer" },
+  bpf_object__load: { parameters: ["pointer"], result: "i32" },
+  bpf_object__close: { parameters: ["pointer"], result: "void" },
+  bpf_object__find_program_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
+  bpf_object__find_map_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
+  bpf_map__set_max_entries: { parameters: ["pointer", "u32"], result: "i32" },
+  bpf_map__fd: { parameters: ["pointer"], result: "i32" },
+  bpf_map_lookup_elem: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  bpf_program__attach_uprobe_opts: {
+    parameters: ["pointer", "i32", "buffer", "usize", "buffer"],
+    result: "pointer",
+  },
+  bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  libbpf_get_error: { parameters: ["pointer"], result: "i64" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+const LIBC_SYMBOLS = {
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  vsnprintf: { parameters: ["buffer", "usize", "pointer", "pointer"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type Libbpf = Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];
+type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+let libbpf: Libbpf | undefined;
+let libc: Libc | undefined;
+
+/** libbpf.so.1's functions; throws a one-line error naming the library when it can't be opened. */
+export function bpf(): Libbpf {
+  if (!libbpf) {
+    const name = Deno.env.get("GMON_LIBBPF") ?? "libbpf.so.1";
+    try {
+      libbpf = Deno.dlopen(name, LIBBPF_SYMBOLS).symbols;
+    } catch (e) {
+      throw new Error(`cannot load ${name} (install libbpf1): ${(e as Error).message}`);
+    }
+  }
+  return libbpf;
+}
+
+/** The libc functions gmon needs. */
+export function c(): Libc {
+  libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+  return libc;
+}
+
+/** errno of the calling thread, read right after a failed call. */
+export function errno(): number {
+  const p = c().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+/** strerror(err), e.g. "Operation not permitted". */
+export function strerror(err: number): string {
+  const p = c().strerror(err);
+  return p ? Deno.UnsafePointerView.getCString(p) : `errno ${err}`;
+}
+
+/** A NUL-terminated C string for a "buffer" parameter. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(s + "\0");
+}
+
+const CLOCK_REALTIME = 0;
+const CLOCK_MONOTONIC = 1;
+
+/** Milliseconds to add to a CLOCK_MONOTONIC time in ns/1e6 (bpf_ktime_get_ns) to get Unix epoch ms. */
+export function monotonicToEpochMs(): number {
+  const ts = new BigInt64Array(2);
+  const bytes = new Uint8Array(ts.buffer);
+  c().clock_gettime(CLOCK_REALTIME, bytes);
+  const real = Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
+  c().clock_gettime(CLOCK_MONOTONIC, bytes);
+  const mono = Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
+  return real - mono;
+}
+
+const SC_PAGESIZE = 30;
+
+/** The system page size: the ring buffer's mmap layout is counted in pages. */
+export function pageSize(): number {
+  return Number(c().sysconf(SC_PAGESIZE));
+}

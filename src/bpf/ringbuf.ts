@@ -1,0 +1,95 @@
+/**
+ * A reader of a BPF ring buffer straight from its mapped pages: no libbpf callback per record, no copy.
+ * Kernel layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (ours to write); from page 1
+ * the producer position, then the data area mapped twice in a row, so a record that wraps around the
+ * end reads as contiguous bytes.
+ *
+ * @module
+ */
+import { c, errno, pageSize, strerror } from "./native.ts";
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const BUSY = 0x8000_0000;
+const DISCARD = 0x4000_0000;
+const HEADER = 8;
+/** Hand space back to the producer at least this often while draining a long backlog. */
+const RELEASE_EVERY = 1 << 20;
+
+/** Called for each record: `at` and `len` locate its payload in `view`, valid only during the call. */
+export type RecordSink = (view: DataView, at: number, len: number) => void;
+
+/** The mapped ring of one BPF_MAP_TYPE_RINGBUF map. */
+export class RingReader {
+  readonly #page: number;
+  readonly #size: number;
+  readonly #consumerPtr: Deno.PointerObject;
+  readonly #producerPtr: Deno.PointerObject;
+  readonly #consumer: BigUint64Array;
+  readonly #producer: BigUint64Array;
+  readonly #view: DataView;
+  readonly #words: Int32Array;
+  #closed = false;
+
+  /** Maps the ring of map fd `fd`, whose max_entries (a power of two pages) is `size`. */
+  constructor(fd: number, size: number) {
+    this.#page = pageSize();
+    this.#size = size;
+    this.#consumerPtr = map(this.#page, PROT_READ | PROT_WRITE, fd, 0);
+    try {
+      this.#producerPtr = map(this.#page + 2 * size, PROT_READ, fd, this.#page);
+    } catch (e) {
+      c().munmap(this.#consumerPtr, BigInt(this.#page));
+      throw e;
+    }
+    this.#consumer = new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(this.#consumerPtr, 8));
+    this.#producer = new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, 8));
+    const data = Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, 2 * size, this.#page);
+    this.#view = new DataView(data);
+    this.#words = new Int32Array(data);
+  }
+
+  /** Hands every committed record to `sink`, frees its space, and returns how many it read. */
+  drain(sink: RecordSink): number {
+    if (this.#closed) return 0;
+    const mask = this.#size - 1;
+    let cons = Number(Atomics.load(this.#consumer, 0));
+    const prod = Number(Atomics.load(this.#producer, 0));
+    let released = cons;
+    let count = 0;
+    while (cons < prod) {
+      const at = cons & mask;
+      // Acquire: the kernel clears BUSY only after the record's bytes are written.
+      const hdr = Atomics.load(this.#words, at >> 2) >>> 0;
+      if (hdr & BUSY) break;
+      const len = hdr & 0x3fff_ffff;
+      if (!(hdr & DISCARD)) sink(this.#view, at + HEADER, len);
+      count++;
+      cons += (len + HEADER + 7) & ~7;
+      if (cons - released >= RELEASE_EVERY) {
+        Atomics.store(this.#consumer, 0, BigInt(cons));
+        released = cons;
+      }
+    }
+    if (cons !== released) Atomics.store(this.#consumer, 0, BigInt(cons));
+    return count;
+  }
+
+  /** Unmaps the ring; later drains read nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    c().munmap(this.#producerPtr, BigInt(this.#page + 2 * this.#size));
+    c().munmap(this.#consumerPtr, BigInt(this.#page));
+  }
+}
+
+function map(len: number, prot: number, fd: number, offset: number): Deno.PointerObject {
+  const p = c().mmap(null, BigInt(len), prot, MAP_SHARED, fd, BigInt(offset));
+  if (p === null || Deno.UnsafePointer.value(p) === 0xffff_ffff_ffff_ffffn) {
+    const err = errno();
+    throw new Error(`mmap of the ring buffer failed: ${strerror(err)}`);
+  }
+  return p;
+}

@@ -1,0 +1,291 @@
+/**
+ * gmon's command line, parsed exactly as Go's `flag` package (with `flag.ExitOnError`) would parse it, so
+ * that gmon behaves like the Go tools its users know; test/cli_test.ts compares it with a real Go program.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { quote } from "./output/slog.ts";
+
+/** slog level names accepted by `-level`. */
+export type Level = "DEBUG" | "INFO" | "WARN" | "ERROR";
+
+/** The four levels, lowest first. */
+export const LEVELS: readonly Level[] = ["DEBUG", "INFO", "WARN", "ERROR"];
+
+/** Validated options. */
+export interface Options {
+  /** Path of the Go executable to trace. */
+  path: string;
+  /** Only this process, or every process running `path` if null. */
+  pid: number | null;
+  level: Level;
+  /** Port for the inspection endpoint on 127.0.0.1, or null if off. */
+  pprofPort: number | null;
+  /** Arguments after the flags (for a future `-- PROG ARGS` launch mode; currently always empty). */
+  args: string[];
+}
+
+/** Result of {@link parseArgs}: options, or what a Go program would print before exiting. */
+export type ParseOutcome =
+  | { kind: "ok"; options: Options }
+  | { kind: "exit"; status: 0 | 2; stderr: string };
+
+/** Definition of one flag; parsing and the usage text both derive from {@link FLAGS}. */
+export interface FlagDef {
+  /** Name without dashes. */
+  readonly name: string;
+  readonly type: "string" | "int";
+  /** Usage text; a `back-quoted` word names the argument, as in Go. */
+  readonly usage: string;
+  /** Default, in the form Go's `flag.Value.String()` returns it. */
+  readonly default: string;
+}
+
+/** gmon's flags. */
+export const FLAGS: readonly FlagDef[] = [
+  { name: "path", type: "string", usage: "path to the Go executable to trace (required)", default: "" },
+  {
+    name: "pid",
+    type: "int",
+    usage: "trace only this process (default: every process running the executable)",
+    default: "0",
+  },
+  { name: "level", type: "string", usage: "log level: DEBUG, INFO, WARN or ERROR", default: "INFO" },
+  {
+    name: "pprof-port",
+    type: "int",
+    usage: "serve the inspection endpoint on 127.0.0.1:PORT, 1-65535 (default: off)",
+    default: "0",
+  },
+];
+
+const FLAG_BY_NAME: ReadonlyMap<string, FlagDef> = new Map(FLAGS.map((f) => [f.name, f]));
+
+/** Go's `flag.UnquoteUsage`. */
+function unquoteUsage(f: FlagDef): [name: string, usage: string] {
+  const i = f.usage.indexOf("`");
+  if (i >= 0) {
+    const j = f.usage.indexOf("`", i + 1);
+    if (j >= 0) {
+      const name = f.usage.slice(i + 1, j);
+      return [name, f.usage.slice(0, i) + name + f.usage.slice(j + 1)];
+    }
+  }
+  return [f.type, f.usage];
+}
+
+/** The usage message, as Go's default `Usage` of a FlagSet named "gmon" prints it. */
+export function usage(): string {
+  let out = "Usage of gmon:\n";
+  const sorted = [...FLAGS].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const f of sorted) {
+    const [name, text] = unquoteUsage(f);
+    let line = "  -" + f.name;
+    if (name.length > 0) line += " " + name;
+    // Go keeps one-letter boolean flags on one line; four bytes is "  -x".
+    line += line.length <= 4 ? "\t" : "\n    \t";
+    line += text.replaceAll("\n", "\n    \t");
+    const zero = f.type === "string" ? "" : "0";
+    if (f.default !== zero) {
+      line += f.type === "string" ? ` (default ${quote(f.default)})` : ` (default ${f.default})`;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+/** Why a Go `strconv.ParseInt(s, 0, 64)` failed, in the words of the flag package. */
+type IntError = "parse error" | "value out of range";
+
+/** Go's underscoreOK: underscores only between digits (a base prefix counts as a digit). */
+function underscoreOK(s: string): boolean {
+  let saw = "^";
+  let i = 0;
+  if (s.length >= 1 && (s[0] === "-" || s[0] === "+")) s = s.slice(1);
+  let hex = false;
+  if (s.length >= 2 && s[0] === "0" && "bBoOxX".includes(s[1])) {
+    i = 2;
+    saw = "0";
+    hex = s[1] === "x" || s[1] === "X";
+  }
+  for (; i < s.length; i++) {
+    const c = s[i];
+    if ((c >= "0" && c <= "9") || (hex && /^[a-fA-F]$/.test(c))) {
+      saw = "0";
+      continue;
+    }
+    if (c === "_") {
+      if (saw !== "0") return false;
+      saw = "_";
+      continue;
+    }
+    if (saw === "_") return false;
+    saw = "!";
+  }
+  return saw !== "_";
+}
+
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/** Go's `strconv.ParseInt(s, 0, 64)`; errors are reported as the flag package words them. */
+export function parseGoInt(s: string): bigint | IntError {
+  if (s === "") return "parse error";
+  let neg = false;
+  if (s[0] === "+" || s[0] === "-") {
+    neg = s[0] === "-";
+    s = s.slice(1);
+  }
+  // ParseUint from here on, with base 0.
+  if (s === "") return "parse error";
+  const body = s;
+  let base = 10;
+  if (s[0] === "0") {
+    const p = s.length >= 3 ? s[1].toLowerCase() : "";
+    if (p === "b") [base, s] = [2, s.slice(2)];
+    else if (p === "o") [base, s] = [8, s.slice(2)];
+    else if (p === "x") [base, s] = [16, s.slice(2)];
+    else [base, s] = [8, s.slice(1)];
+  }
+  let underscores = false;
+  let n = 0n;
+  let overflow = false;
+  const b = BigInt(base);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let d: number;
+    if (c === 0x5f) {
+      underscores = true;
+      continue;
+    } else if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+    else if ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) d = (c | 0x20) - 0x61 + 10;
+    else return "parse error";
+    if (d >= base) return "parse error";
+    // Go stops at the first overflow and reports the range error without looking further, so a later
+    // syntax error goes unnoticed.
+    n = n * b + BigInt(d);
+    if (n > UINT64_MAX) {
+      overflow = true;
+      break;
+    }
+  }
+  if (!overflow && underscores && !underscoreOK(body)) return "parse error";
+  if (overflow) return "value out of range";
+  if (!neg && n >= 2n ** 63n) return "value out of range";
+  if (neg && n > 2n ** 63n) return "value out of range";
+  return neg ? -n : n;
+}
+
+/** Flag values after Go-style parsing, before gmon's own validation. */
+export interface RawFlags {
+  /** Every flag's value in the form Go's `flag.Value.String()` returns it. */
+  values: Record<string, string>;
+  /** Names of the flags that were given, in the order last seen. */
+  set: string[];
+  args: string[];
+}
+
+/** Result of {@link parseFlags}. */
+export type FlagsOutcome = { kind: "ok"; flags: RawFlags } | { kind: "exit"; status: 0 | 2; stderr: string };
+
+function fail(msg: string): FlagsOutcome {
+  return { kind: "exit", status: 2, stderr: msg + "\n" + usage() };
+}
+
+/** Go's `FlagSet.Parse` with ExitOnError over {@link FLAGS}, without gmon's semantic checks. */
+export function parseFlags(argv: readonly string[]): FlagsOutcome {
+  const values: Record<string, string> = {};
+  for (const f of FLAGS) values[f.name] = f.default;
+  const set = new Set<string>();
+  let i = 0;
+  while (i < argv.length) {
+    const s = argv[i];
+    if (s.length < 2 || s[0] !== "-") break;
+    let minuses = 1;
+    if (s[1] === "-") {
+      minuses = 2;
+      if (s.length === 2) {
+        i++;
+        break;
+      }
+    }
+    let name = s.slice(minuses);
+    if (name.length === 0 || name[0] === "-" || name[0] === "=") return fail(`bad flag syntax: ${s}`);
+    i++;
+    let value: string | undefined;
+    const eq = name.indexOf("=", 1);
+    if (eq >= 0) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    const flag = FLAG_BY_NAME.get(name);
+    if (flag === undefined) {
+      if (name === "help" || name === "h") return { kind: "exit", status: 0, stderr: usage() };
+      return fail(`flag provided but not defined: -${name}`);
+    }
+    if (value === undefined) {
+      if (i >= argv.length) return fail(`flag needs an argument: -${name}`);
+      value = argv[i++];
+    }
+    if (flag.type === "int") {
+      const n = parseGoInt(value);
+      if (typeof n === "string") return fail(`invalid value ${quote(value)} for flag -${name}: ${n}`);
+      values[name] = n.toString();
+    } else {
+      values[name] = value;
+    }
+    set.delete(name);
+    set.add(name);
+  }
+  return { kind: "ok", flags: { values, set: [...set], args: argv.slice(i) } };
+}
+
+const PID_MAX = 2 ** 31 - 1; // pid_t is a signed 32-bit integer
+
+/** gmon's semantic rules for the parsed flags; messages are printed like flag errors. */
+export const OptionsSchema = z.object({
+  path: z.string().min(1, { error: "-path is required" }),
+  pid: z.bigint().nullable().refine((v) => v === null || (v >= 1n && v <= BigInt(PID_MAX)), {
+    error: (iss) => `invalid -pid ${String(iss.input)}: must be a process ID between 1 and ${PID_MAX}`,
+  }).transform((v) => (v === null ? null : Number(v))),
+  level: z.string().transform((s, ctx) => {
+    const up = s.toUpperCase();
+    if ((LEVELS as readonly string[]).includes(up)) return up as Level;
+    ctx.issues.push({
+      code: "custom",
+      input: s,
+      message: `invalid -level ${quote(s)}: must be DEBUG, INFO, WARN or ERROR`,
+    });
+    return z.NEVER;
+  }),
+  pprofPort: z.bigint().refine((v) => v >= 0n && v <= 65535n, {
+    error: (iss) => `invalid -pprof-port ${String(iss.input)}: must be between 1 and 65535 (0 is off)`,
+  }).transform((v) => (v === 0n ? null : Number(v))),
+  args: z.array(z.string()).refine((a) => a.length === 0, {
+    error: (iss) => `unexpected argument ${quote((iss.input as string[])[0])}`,
+  }),
+});
+
+/**
+ * Parses gmon's command line (without the program name). Pure: the caller prints `stderr` and exits
+ * with `status` for an "exit" outcome.
+ */
+export function parseArgs(argv: readonly string[]): ParseOutcome {
+  const parsed = parseFlags(argv);
+  if (parsed.kind === "exit") return parsed;
+  const { values, set, args } = parsed.flags;
+  const result = OptionsSchema.safeParse({
+    path: values["path"],
+    // An explicit -pid 0 is rejected rather than silently meaning "every process".
+    pid: set.includes("pid") ? BigInt(values["pid"]) : null,
+    level: values["level"],
+    pprofPort: BigInt(values["pprof-port"]),
+    args,
+  });
+  if (!result.success) {
+    const msg = result.error.issues[0]?.message ?? "invalid arguments";
+    return { kind: "exit", status: 2, stderr: msg + "\n" + usage() };
+  }
+  return { kind: "ok", options: result.data };
+}

@@ -1,0 +1,83 @@
+/**
+ * Reads of /proc for one process. Deno reserves /proc/PID/{exe,maps,...} to --allow-all; gmon already
+ * holds --allow-ffi, which grants as much, so it reads them through libc instead of asking for more.
+ *
+ * @module
+ */
+import { c, cstr, errno, strerror } from "../bpf/native.ts";
+
+const ENOENT = 2;
+const ESRCH = 3;
+const EPERM = 1;
+
+/** One mapping line of /proc/PID/maps. */
+export interface Mapping {
+  start: number;
+  end: number;
+  perms: string;
+  offset: number;
+  /** st_dev as "major:minor" in hex, as the kernel prints it. */
+  dev: string;
+  inode: number;
+  path: string;
+}
+
+/** The whole text of a /proc file, or null if the process (or file) does not exist. */
+export function readProcFile(path: string): string | null {
+  const fd = c().open(cstr(path), 0);
+  if (fd < 0) {
+    const err = errno();
+    if (err === ENOENT || err === ESRCH) return null;
+    throw new Error(`${path}: ${strerror(err)}`);
+  }
+  try {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const buf = new Uint8Array(1 << 16);
+      const n = Number(c().read(fd, buf, BigInt(buf.length)));
+      if (n < 0) {
+        const err = errno();
+        if (err === ESRCH) return null;
+        throw new Error(`${path}: ${strerror(err)}`);
+      }
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+    }
+    const all = new Uint8Array(chunks.reduce((a, b) => a + b.length, 0));
+    let off = 0;
+    for (const ch of chunks) {
+      all.set(ch, off);
+      off += ch.length;
+    }
+    return new TextDecoder().decode(all);
+  } finally {
+    c().close(fd);
+  }
+}
+
+/** Parses /proc/PID/maps; null if the process is gone. */
+export function readMaps(pid: number): Mapping[] | null {
+  const text = readProcFile(`/proc/${pid}/maps`);
+  if (text === null) return null;
+  const out: Mapping[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out.push({
+      start: parseInt(m[1], 16),
+      end: parseInt(m[2], 16),
+      perms: m[3],
+      offset: parseInt(m[4], 16),
+      dev: m[5],
+      inode: Number(m[6]),
+      path: m[7],
+    });
+  }
+  return out;
+}
+
+/** Whether process `pid` exists (signal 0 probes without sending). */
+export function processAlive(pid: number): boolean {
+  if (c().kill(pid, 0) === 0) return true;
+  return errno() === EPERM;
+}

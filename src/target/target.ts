@@ -1,0 +1,90 @@
+/**
+ * The executable to trace, answered once at attach time: is it a Go program gmon can probe, which
+ * release, where goid lives in runtime.g, and where each probe goes.
+ *
+ * @module
+ */
+import type { ProbeSpec } from "../bpf/probes.ts";
+import { OLDEST_MINOR, parseGoVersion, tableGoidOffset } from "./goruntime.ts";
+import { TargetImage, type TargetImage as Image } from "./wasm.ts";
+
+/** What gmon needs to know about the executable. */
+export interface Target {
+  path: string;
+  goVersion: string;
+  goidOffset: number;
+  image: Image;
+  probes: ProbeSpec[];
+  /** The address the exit probe sits at: every exit's one-frame stack. */
+  exitPc: number;
+}
+
+/** Opens and checks `path`; throws a one-line error naming the problem. */
+export function openTarget(path: string): Target {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch (e) {
+    throw new Error(`${path}: ${describe(e)}`);
+  }
+  if (st.isDirectory) throw new Error(`${path} is a directory, not a Go executable`);
+  if (!st.isFile) throw new Error(`${path} is not a regular file`);
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: ${describe(e)}`);
+  }
+  let image: Image;
+  try {
+    image = TargetImage.open(bytes);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  const info = image.info();
+  const goVersion = info.goVersion;
+  if (goVersion === null) throw new Error(`${path}: no Go version in .go.buildinfo: not a Go program`);
+  const release = parseGoVersion(goVersion);
+  if (release === null || release.major !== 1 || release.minor < OLDEST_MINOR) {
+    throw new Error(`${path}: built by ${goVersion}; gmon supports Go 1.${OLDEST_MINOR} and later`);
+  }
+  const goidOffset = info.goidOffset ?? tableGoidOffset(release);
+  if (goidOffset === null) {
+    throw new Error(
+      `${path}: built by ${goVersion}, a release gmon has no runtime layout for, and without DWARF ` +
+        `to read it from`,
+    );
+  }
+  const lookup = (name: string) => {
+    try {
+      return image.func(name);
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
+  };
+  const newproc1 = lookup("runtime.newproc1");
+  const goexit1 = lookup("runtime.goexit1");
+  const probes: ProbeSpec[] = [
+    {
+      what: "runtime.newproc1",
+      program: "gmon_create",
+      offset: newproc1.offset,
+      retprobe: true,
+      cookie: goidOffset,
+    },
+    {
+      what: "runtime.goexit1",
+      program: "gmon_exit",
+      offset: goexit1.offset,
+      retprobe: false,
+      cookie: goidOffset,
+    },
+  ];
+  return { path, goVersion, goidOffset, image, probes, exitPc: goexit1.addr };
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  return (e as Error).message;
+}

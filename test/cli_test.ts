@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { FLAGS, type Options, parseArgs, parseFlags, parseGoInt, usage } from "../src/cli.ts";
+import { buildGoRef, removeGoRef, runGoRef } from "./goref.ts";
+
+/**
+ * One command line. The flag-level outcome always comes from the Go reference program; `want` is gmon's
+ * own semantic verdict for command lines Go's flag package accepts: the options, or the error message.
+ */
+interface Case {
+  argv: string[];
+  want?: Options | string;
+}
+
+const base: Options = { path: "/bin/app", pid: null, level: "INFO", pprofPort: null, args: [] };
+const ok = (o: Partial<Options>): Options => ({ ...base, ...o });
+const P = ["-path", "/bin/app"];
+
+const CASES: Case[] = [
+  // Syntax variants and accepted values.
+  { argv: P, want: base },
+  { argv: ["-path=/bin/app"], want: base },
+  { argv: ["--path", "/bin/app"], want: base },
+  { argv: ["--path=/bin/app"], want: base },
+  { argv: ["-path=a=b"], want: ok({ path: "a=b" }) },
+  { argv: ["-path", "-pid"], want: ok({ path: "-pid" }) },
+  { argv: ["-path", "é \n"], want: ok({ path: "é \n" }) },
+  { argv: [...P, "-pid", "42"], want: ok({ pid: 42 }) },
+  { argv: [...P, "-pid=42"], want: ok({ pid: 42 }) },
+  { argv: [...P, "--pid=0x1F"], want: ok({ pid: 31 }) },
+  { argv: [...P, "-pid", "0X1f"], want: ok({ pid: 31 }) },
+  { argv: [...P, "-pid", "0o17"], want: ok({ pid: 15 }) },
+  { argv: [...P, "-pid", "0O17"], want: ok({ pid: 15 }) },
+  { argv: [...P, "-pid", "017"], want: ok({ pid: 15 }) },
+  { argv: [...P, "-pid", "0b101"], want: ok({ pid: 5 }) },
+  { argv: [...P, "-pid", "0B101"], want: ok({ pid: 5 }) },
+  { argv: [...P, "-pid", "1_000"], want: ok({ pid: 1000 }) },
+  { argv: [...P, "-pid", "0x_1F"], want: ok({ pid: 31 }) },
+  { argv: [...P, "-pid", "0_17"], want: ok({ pid: 15 }) },
+  { argv: [...P, "-pid", "+7"], want: ok({ pid: 7 }) },
+  { argv: [...P, "-pid", "2147483647"], want: ok({ pid: 2147483647 }) },
+  { argv: ["-path", "a", "-path", "b", "-pid", "1", "-pid", "2"], want: ok({ path: "b", pid: 2 }) },
+  { argv: [...P, "-level", "debug"], want: ok({ level: "DEBUG" }) },
+  { argv: [...P, "-level=Warn"], want: ok({ level: "WARN" }) },
+  { argv: [...P, "-level", "error"], want: ok({ level: "ERROR" }) },
+  { argv: [...P, "-level", "INFO"], want: base },
+  // slog.Level.UnmarshalText upper-cases with Unicode rules, so the dotless i works there too.
+  { argv: [...P, "-level", "ınfo"], want: base },
+  { argv: [...P, "-pprof-port", "8080"], want: ok({ pprofPort: 8080 }) },
+  { argv: [...P, "--pprof-port=65535"], want: ok({ pprofPort: 65535 }) },
+  { argv: [...P, "-pprof-port", "0"], want: base },
+  // Semantic errors.
+  { argv: [], want: "-path is required" },
+  { argv: ["-path", ""], want: "-path is required" },
+  { argv: ["-path="], want: "-path is required" },
+  { argv: [...P, "-pid", "0"], want: "invalid -pid 0: must be a process ID between 1 and 2147483647" },
+  { argv: [...P, "-pid", "-5"], want: "invalid -pid -5: must be a process ID between 1 and 2147483647" },
+  {
+    argv: [...P, "-pid", "2147483648"],
+    want: "invalid -pid 2147483648: must be a process ID between 1 and 2147483647",
+  },
+  {
+    argv: [...P, "-pid", "9223372036854775807"],
+    want: "invalid -pid 9223372036854775807: must be a process ID between 1 and 2147483647",
+  },
+  {
+    argv: [...P, "-pid", "-9223372036854775808"],
+    want: "invalid -pid -9223372036854775808: must be a process ID between 1 and 2147483647",
+  },
+  {
+    argv: [...P, "-pid", "-0x8000000000000000"],
+    want: "invalid -pid -9223372036854775808: must be a process ID between 1 and 2147483647",
+  },
+  {
+    argv: [...P, "-pprof-port", "-0x8000000000000000"],
+    want: "invalid -pprof-port -9223372036854775808: must be between 1 and 65535 (0 is off)",
+  },
+  { argv: [...P, "-level", "trace"], want: 'invalid -level "trace": must be DEBUG, INFO, WARN or ERROR' },
+  { argv: [...P, "-level", ""], want: 'invalid -level "": must be DEBUG, INFO, WARN or ERROR' },
+  { argv: [...P, "-level", "INFO+1"], want: 'invalid -level "INFO+1": must be DEBUG, INFO, WARN or ERROR' },
+  { argv: [...P, "-level", "a\tb"], want: 'invalid -level "a\\tb": must be DEBUG, INFO, WARN or ERROR' },
+  {
+    argv: [...P, "-pprof-port", "65536"],
+    want: "invalid -pprof-port 65536: must be between 1 and 65535 (0 is off)",
+  },
+  {
+    argv: [...P, "-pprof-port", "-1"],
+    want: "invalid -pprof-port -1: must be between 1 and 65535 (0 is off)",
+  },
+  { argv: [...P, "foo", "-pid", "3"], want: 'unexpected argument "foo"' },
+  { argv: [...P, "-"], want: 'unexpected argument "-"' },
+  { argv: [...P, "--", "-pid", "3"], want: 'unexpected argument "-pid"' },
+  { argv: ["--", "-path", "a"], want: "-path is required" },
+  { argv: [...P, "--", ""], want: 'unexpected argument ""' },
+  { argv: [...P, "", "-pid"], want: 'unexpected argument ""' },
+  { argv: ["-level", "bad", "x"], want: "-path is required" },
+  // Flag-level errors and help: entirely Go's business.
+  { argv: ["-path"] },
+  { argv: [...P, "-pid"] },
+  { argv: ["--pprof-port"] },
+  { argv: ["-x"] },
+  { argv: ["--x=1"] },
+  { argv: ["-H"] },
+  { argv: ["-pāth", "x"] },
+  { argv: [...P, "-bogus", "1"] },
+  { argv: ["---x"] },
+  { argv: ["-=x"] },
+  { argv: ["--=x"] },
+  { argv: ["-="] },
+  { argv: ["---"] },
+  { argv: ["-h"] },
+  { argv: ["-help"] },
+  { argv: ["--help"] },
+  { argv: ["--h"] },
+  { argv: ["-h=1"] },
+  { argv: ["-help=false", "x"] },
+  { argv: [...P, "-h"] },
+  { argv: ["-x", "-h"] },
+  { argv: ["-h", "-x"] },
+  ...[
+    "abc",
+    "",
+    " 1",
+    "1 ",
+    "1__0",
+    "_10",
+    "10_",
+    "0x",
+    "0x_",
+    "0b",
+    "0o",
+    "0b2",
+    "08",
+    "09_",
+    "1e3",
+    "1.0",
+    "+",
+    "-",
+    "+-1",
+    "--1",
+    "0x1g",
+    "é",
+    "\x01",
+    "\t",
+    "\x7f",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "0x8000000000000000",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999x",
+    "99999999999999999999_9",
+    "x99999999999999999999999",
+    "0b" + "1".repeat(64),
+    "0b" + "1".repeat(65),
+    "0x_8000_0000_0000_0000",
+  ].flatMap((v) => [{ argv: [...P, "-pid", v] }, { argv: [...P, `-pprof-port=${v}`] }]),
+];
+
+Deno.test("parseFlags and parseArgs match Go's flag package", async (t) => {
+  const bin = await buildGoRef("flagref");
+  const table = JSON.stringify(FLAGS);
+  try {
+    for (const c of CASES) {
+      await t.step(JSON.stringify(c.argv), async () => {
+        const go = await runGoRef(bin, c.argv, table);
+        const got = parseFlags(c.argv);
+        const full = parseArgs(c.argv);
+        if (go.stdout === "") {
+          assert.deepEqual(got, { kind: "exit", status: go.status, stderr: go.stderr });
+          assert.deepEqual(full, got);
+          assert.equal(
+            c.want,
+            undefined,
+            "Go rejected a command line the table expects to pass flag parsing",
+          );
+          return;
+        }
+        assert.equal(go.status, 0);
+        assert.equal(go.stderr, "");
+        const ref = JSON.parse(go.stdout) as {
+          values: Record<string, string>;
+          set: string[];
+          args: string[];
+        };
+        assert.equal(got.kind, "ok");
+        if (got.kind !== "ok") return;
+        assert.deepEqual(got.flags.values, ref.values);
+        assert.deepEqual([...got.flags.set].sort(), ref.set);
+        assert.deepEqual(got.flags.args, ref.args);
+        assert.notEqual(c.want, undefined, "Go accepted a command line the table expects it to reject");
+        if (typeof c.want === "string") {
+          assert.deepEqual(full, { kind: "exit", status: 2, stderr: c.want + "\n" + usage() });
+        } else {
+          assert.deepEqual(full, { kind: "ok", options: c.want });
+        }
+      });
+    }
+  } finally {
+    await removeGoRef(bin);
+  }
+});
+
+Deno.test("usage text", () => {
+  assert.equal(
+    usage(),
+    `Usage of gmon:
+  -level string
+    \tlog level: DEBUG, INFO, WARN or ERROR (default "INFO")
+  -path string
+    \tpath to the Go executable to trace (required)
+  -pid int
+    \ttrace only this process (default: every process running the executable)
+  -pprof-port int
+    \tserve the inspection endpoint on 127.0.0.1:PORT, 1-65535 (default: off)
+`,
+  );
+});
+
+Deno.test("parseGoInt edge cases", () => {
+  assert.equal(parseGoInt("0"), 0n);
+  assert.equal(parseGoInt("-0"), 0n);
+  assert.equal(parseGoInt("0x7fff_ffff_ffff_ffff"), 2n ** 63n - 1n);
+  assert.equal(parseGoInt("-9223372036854775808"), -(2n ** 63n));
+  assert.equal(parseGoInt("9223372036854775808"), "value out of range");
+  assert.equal(parseGoInt("1__2"), "parse error");
+});

@@ -1,0 +1,223 @@
+/**
+ * gmon end to end with real eBPF: a Go fixture built in this run is traced, and every goroutine it
+ * reports must show up as a creation (with its go statement in the stack) and an exit.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import {
+  attrs,
+  buildFixture,
+  Gmon,
+  leftovers,
+  parseSpawned,
+  runGmon,
+  runSpawner,
+  type Spawned,
+} from "./harness.ts";
+
+const TIME = /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=/;
+
+/** Creation and exit events gmon logged, by goid (of one process). */
+function events(lines: string[]) {
+  const created = new Map<number, Map<string, string>>();
+  const exited = new Map<number, Map<string, string>>();
+  for (const line of lines) {
+    const a = attrs(line);
+    if (a.get("msg") === "runtime.newproc1") created.set(Number(a.get("goroutine_id")), a);
+    if (a.get("msg") === "runtime.goexit1") exited.set(Number(a.get("goroutine_id")), a);
+  }
+  return { created, exited };
+}
+
+function stackOf(a: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; a.has(`stack.${i}`); i++) out.push(a.get(`stack.${i}`)!);
+  return out;
+}
+
+/** Every spawned goroutine has a creation whose stack shows its go statement, and an exit. */
+function checkAllSeen(lines: string[], spawned: Spawned[]) {
+  const { created, exited } = events(lines);
+  const misses: string[] = [];
+  for (const s of spawned) {
+    const c = created.get(s.goid);
+    const want = `${s.func} at ${s.site}`;
+    if (c === undefined) misses.push(`no creation of goroutine ${s.goid} (${want})`);
+    else if (!stackOf(c).includes(want)) {
+      misses.push(`goroutine ${s.goid}: no frame "${want}" in ${stackOf(c)}`);
+    }
+    if (!exited.has(s.goid)) misses.push(`no exit of goroutine ${s.goid}`);
+  }
+  assertEquals(misses, []);
+}
+
+Deno.test("e2e: every goroutine is seen created at its go statement and exiting; nothing left attached", async () => {
+  const bin = buildFixture("spawner");
+  const gmon = new Gmon(["-path", bin]);
+  try {
+    const attached = await gmon.attached();
+    assert(TIME.test(attached), attached);
+    const a = attrs(attached);
+    assertEquals([a.get("level"), a.get("path"), a.get("pid")], ["INFO", bin, "any"]);
+    const goVersion = new TextDecoder().decode(
+      new Deno.Command("go", { args: ["env", "GOVERSION"] }).outputSync().stdout,
+    ).trim();
+    assertEquals(a.get("go_version"), goVersion);
+
+    const spawned = await runSpawner(bin, ["-rounds", "10"]);
+    assertEquals(spawned.length, 40);
+    assertEquals(
+      new Set(spawned.map((s) => s.func)),
+      new Set(["main.spawnNamed", "main.spawnClosure", "main.spawnMethodValue", "main.recurse"]),
+    );
+    const last = spawned.at(-1)!.goid;
+    await gmon.waitFor((l) => l.includes(`msg=runtime.goexit1 goroutine_id=${last} `), `exit of ${last}`);
+    assertEquals(await gmon.stop(), 0);
+    checkAllSeen(gmon.lines, spawned);
+
+    for (const line of gmon.lines) assert(TIME.test(line), `not a slog line: ${line}`);
+    const { created } = events(gmon.lines);
+    const deep = spawned.find((s) => s.func === "main.recurse")!;
+    const stack = stackOf(created.get(deep.goid)!);
+    assertEquals(stack[0].startsWith("runtime.newproc at "), true, stack[0]);
+    assertEquals(stack.filter((f) => f.startsWith("main.recurse at ")).length, 41);
+    const pids = new Set([...created.values()].map((c) => c.get("pid")));
+    assertEquals(pids.size, 1);
+
+    const detached = attrs(gmon.lines.at(-1)!);
+    assertEquals(detached.get("msg"), "detached");
+    assert(Number(detached.get("created")) >= 40, gmon.lines.at(-1));
+    assertEquals(detached.get("lost"), "0");
+    assertEquals(gmon.stderr, "");
+  } finally {
+    await gmon.stop("SIGKILL");
+  }
+  assertEquals(leftovers(), []);
+});
+
+Deno.test("e2e: stack ids name distinct stacks; exits carry goexit1's one frame", async () => {
+  const bin = buildFixture("spawner");
+  const gmon = new Gmon(["-path", bin]);
+  try {
+    await gmon.attached();
+    const spawned = await runSpawner(bin, ["-rounds", "3"]);
+    await gmon.waitFor(
+      (l) => l.includes(`goroutine_id=${spawned.at(-1)!.goid} `) && l.includes("goexit1"),
+      "exits",
+    );
+    assertEquals(await gmon.stop("SIGTERM"), 0);
+    const { created, exited } = events(gmon.lines);
+    const byId = new Map<string, string>();
+    for (const c of created.values()) {
+      const text = stackOf(c).join("|");
+      const id = c.get("stack_id")!;
+      assertEquals(byId.get(id) ?? text, text, `stack_id ${id} names two stacks`);
+      byId.set(id, text);
+    }
+    const ids = new Set(spawned.map((s) => created.get(s.goid)!.get("stack_id")));
+    assertEquals(ids.size, 4, "one stack per spawn site, the same each round");
+    for (const e of exited.values()) {
+      const stack = stackOf(e);
+      assertEquals(stack.length, 1);
+      assert(/^runtime\.goexit1 at .+\/runtime\/proc\.go:\d+$/.test(stack[0]), stack[0]);
+    }
+  } finally {
+    await gmon.stop("SIGKILL");
+  }
+  assertEquals(leftovers(), []);
+});
+
+Deno.test("e2e: -pid traces that process only and ends when it exits", async () => {
+  const bin = buildFixture("spawner");
+  const start = (rounds: number) =>
+    new Deno.Command(bin, { args: ["-wait", "-rounds", String(rounds)], stdin: "piped", stdout: "piped" })
+      .spawn();
+  const a = start(3);
+  const b = start(7);
+  const readOut = async (p: Deno.ChildProcess) =>
+    new TextDecoder().decode(await new Response(p.stdout).arrayBuffer());
+  const gmon = new Gmon(["-path", bin, "-pid", String(a.pid), "-level", "info"]);
+  try {
+    assertEquals(attrs(await gmon.attached()).get("pid"), String(a.pid));
+    const go = async (p: Deno.ChildProcess) => {
+      const w = p.stdin.getWriter();
+      await w.write(new TextEncoder().encode("go\n"));
+      await w.close();
+    };
+    await Promise.all([go(a), go(b)]);
+    const [outA, outB] = await Promise.all([readOut(a), readOut(b)]);
+    await Promise.all([a.status, b.status]);
+    const spawnedA = parseSpawned(outA);
+    assertEquals([spawnedA.length, parseSpawned(outB).length], [12, 28]);
+    assertEquals(await gmon.wait(), 0, "gmon ends by itself when its process exits");
+    checkAllSeen(gmon.lines, spawnedA);
+    const fixtureCreations = gmon.lines.filter((l) =>
+      l.includes("msg=runtime.newproc1") && /main\.(spawn|recurse)/.test(l)
+    );
+    assertEquals(fixtureCreations.length, 12, "only process A's goroutines");
+    assert(gmon.lines.every((l) => !/ pid=\d/.test(l) || l.includes("msg=")), "no pid= on events with -pid");
+    assert(gmon.lines.some((l) => l.includes('msg="process exited"')), "says the process exited");
+    assertEquals(attrs(gmon.lines.at(-1)!).get("msg"), "detached");
+  } finally {
+    for (const p of [a, b]) {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* gone */ }
+    }
+    await gmon.stop("SIGKILL");
+  }
+  assertEquals(leftovers(), []);
+});
+
+Deno.test("e2e: -level WARN logs no events but still traces and summarises", async () => {
+  const bin = buildFixture("spawner");
+  const gmon = new Gmon(["-path", bin, "-level", "WARN"]);
+  try {
+    // The attached line is INFO: at WARN there is nothing to wait for but the probes themselves.
+    await new Promise((r) => setTimeout(r, 1500));
+    await runSpawner(bin, ["-rounds", "2"]);
+    await new Promise((r) => setTimeout(r, 200));
+    assertEquals(await gmon.stop(), 0);
+    assertEquals(gmon.lines, []);
+  } finally {
+    await gmon.stop("SIGKILL");
+  }
+});
+
+Deno.test("e2e: bad input gets one line naming the problem, status 1, nothing attached", async (t) => {
+  const dir = Deno.makeTempDirSync();
+  const text = `${dir}/notes.txt`;
+  Deno.writeTextFileSync(text, "not a program\n");
+  const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const bin = buildFixture("spawner");
+  const cases: [string, string[], RegExp][] = [
+    ["missing path", ["-path", `${dir}/nope`], /no such file/],
+    ["directory", ["-path", dir], /is a directory/],
+    ["not ELF", ["-path", text], /not an ELF file/],
+    ["not Go", ["-path", "/bin/true"], /not a Go program/],
+    ["no such pid", ["-path", bin, "-pid", "999999"], /process 999999 does not exist/],
+    ["pid of another executable", ["-path", bin, "-pid", String(sleeper.pid)], /runs .*sleep.*, not /],
+  ];
+  try {
+    for (const [name, args, want] of cases) {
+      await t.step(name, async () => {
+        const r = await runGmon(args);
+        assertEquals(r.code, 1, r.stderr);
+        assertEquals(r.stdout, "");
+        const lines = r.stderr.trimEnd().split("\n");
+        assertEquals(lines.length, 1, r.stderr);
+        assert(lines[0].startsWith("gmon: ") && want.test(lines[0]), lines[0]);
+        assertEquals(leftovers(), []);
+      });
+    }
+  } finally {
+    sleeper.kill();
+    await sleeper.status;
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("e2e: a usage error prints the problem and usage, status 2", async () => {
+  const r = await runGmon(["-pid", "12"]);
+  assertEquals(r.code, 2);
+  assert(r.stderr.startsWith("-path is required\nUsage of gmon:\n"), r.stderr);
+});
