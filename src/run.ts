@@ -13,6 +13,7 @@ import { EventLines } from "./output/events.ts";
 import type { Logger } from "./output/slog.ts";
 import type { LineWriter } from "./output/writer.ts";
 import { LiveGoroutines, REPEAT } from "./state/live.ts";
+import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
 import { StackTable } from "./symbolize/stacks.ts";
 import { checkProcess } from "./target/process.ts";
 import { processAlive } from "./target/procfs.ts";
@@ -41,6 +42,8 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
   }
 
   const stacks = new StackTable((pcs) => target.image.symbolize(pcs));
+  const info = target.image.info();
+  const biases = new LoadBiases(info.pie, fileIdentity(opts.path), info.segments);
   const exitStack = stacks.fixed([target.exitPc]);
   const live = new LiveGoroutines();
   const lines = new EventLines(opts.pid === null);
@@ -48,6 +51,7 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
   const epochOffsetMs = monotonicToEpochMs();
   const rec = new GoroutineRecord();
   let malformed = 0;
+  let unplaced = 0;
   let lost = 0;
 
   const onRecord = (view: DataView, at: number, len: number) => {
@@ -57,7 +61,13 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
     }
     const ms = epochOffsetMs + rec.timeNs / 1e6;
     if (rec.kind === Kind.Create) {
-      const stack = stacks.intern(rec);
+      // A PIE process gone before its mappings were read: its PCs can't be placed; count the loss.
+      const bias = biases.of(rec.pid);
+      if (bias === null) {
+        unplaced++;
+        return;
+      }
+      const stack = stacks.intern(rec, bias);
       if (live.create(rec.pid, rec.goid, stack.id) && logEvents) {
         out.write(lines.created(ms, rec.goid, stack, rec.pid, (rec.flags & Flags.Truncated) !== 0));
       }
@@ -67,7 +77,7 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
   };
 
   const housekeeping = () => {
-    const nowLost = probes.lost() + malformed;
+    const nowLost = probes.lost() + malformed + unplaced;
     if (nowLost > lost) {
       lost = nowLost;
       log.warn("events lost", [["lost", lost]]);
@@ -75,6 +85,7 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
     for (const pid of live.pids()) {
       if (pid !== opts.pid && !processAlive(pid)) {
         log.info("process exited", [["pid", pid], ["live", live.dropProcess(pid)]]);
+        biases.forget(pid);
       }
     }
   };

@@ -9,6 +9,7 @@ import {
   Gmon,
   leftovers,
   parseSpawned,
+  root,
   runGmon,
   runSpawner,
   type Spawned,
@@ -214,6 +215,26 @@ Deno.test("e2e: bad input gets one line naming the problem, status 1, nothing at
     await sleeper.status;
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("e2e: without root, one line says how to run it; nothing attached", async () => {
+  // Somewhere an unprivileged user can read the executable.
+  const dir = Deno.makeTempDirSync();
+  Deno.chmodSync(dir, 0o755);
+  const bin = `${dir}/spawner`;
+  Deno.copyFileSync(buildFixture("spawner"), bin);
+  const r = await new Deno.Command("setpriv", {
+    args: ["--reuid=65534", "--regid=65534", "--clear-groups", `${root}/scripts/gmon`, "-path", bin],
+    stdin: "null",
+    cwd: "/",
+  }).output();
+  const stderr = new TextDecoder().decode(r.stderr);
+  assertEquals(r.code, 1, stderr);
+  assertEquals(
+    stderr,
+    "gmon: loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run gmon with sudo\n",
+  );
+  assertEquals(leftovers(), []);
 });
 
 Deno.test("e2e: a usage error prints the problem and usage, status 2", async () => {

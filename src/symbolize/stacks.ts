@@ -36,7 +36,7 @@ export interface StackEntry {
 export class StackTable {
   readonly #symbolize: Symbolizer;
   /** Raw stacks by hash of their PCs; collisions resolved by comparing the PCs. */
-  readonly #byHash = new Map<number, { pcs: Float64Array; entry: StackEntry }[]>();
+  readonly #byHash = new Map<number, { pcs: Float64Array; bias: number; entry: StackEntry }[]>();
   /** Distinct frame lists by their text: raw stacks that differ only in hidden frames share an id. */
   readonly #byText = new Map<string, StackEntry>();
   readonly #pcFrames = new Map<number, string[]>();
@@ -46,10 +46,13 @@ export class StackTable {
     this.#symbolize = symbolize;
   }
 
-  /** The stack of a creation record (return addresses, as the probe fires at newproc1's return). */
-  intern(rec: GoroutineRecord): StackEntry {
+  /**
+   * The stack of a creation record (return addresses, as the probe fires at newproc1's return), from a
+   * process whose load bias is `bias` (0 unless PIE).
+   */
+  intern(rec: GoroutineRecord, bias: number): StackEntry {
     const n = rec.nframes;
-    let h = 0x811c9dc5 ^ n;
+    let h = Math.imul(0x811c9dc5 ^ n, 0x01000193) ^ (bias / 4096);
     for (let i = 0; i < n; i++) {
       const at = rec.framesAt + i * 8;
       h = Math.imul(h ^ rec.view.getUint32(at, true), 0x01000193);
@@ -58,7 +61,7 @@ export class StackTable {
     let bucket = this.#byHash.get(h);
     if (bucket !== undefined) {
       outer: for (const cand of bucket) {
-        if (cand.pcs.length !== n) continue;
+        if (cand.pcs.length !== n || cand.bias !== bias) continue;
         for (let i = 0; i < n; i++) if (cand.pcs[i] !== rec.frame(i)) continue outer;
         return cand.entry;
       }
@@ -68,8 +71,8 @@ export class StackTable {
     }
     const pcs = new Float64Array(n);
     for (let i = 0; i < n; i++) pcs[i] = rec.frame(i);
-    const entry = this.#entryFor(this.#framesOf(pcs, true));
-    bucket.push({ pcs, entry });
+    const entry = this.#entryFor(this.#framesOf(pcs.map((pc) => pc - bias), true));
+    bucket.push({ pcs, bias, entry });
     return entry;
   }
 
