@@ -23,11 +23,20 @@ struct {
 /* Records the ring could not take; user space reads and reports it. */
 __u64 lost = 0;
 
-/* The attach cookie carries what differs per target binary, so one loaded object serves every
- * executable and Go release: bits 0-15 goid's offset in runtime.g. */
-static __always_inline __u64 goid_offset(void *ctx)
+/* The g the probe site has in a register: which one, the cookie says (see gmon.h). All three are
+ * loaded first: the verifier forbids loads through a ctx pointer the compiler would otherwise select. */
+static __always_inline __u64 g_of(struct pt_regs *ctx, __u64 cookie)
 {
-	return bpf_get_attach_cookie(ctx) & 0xffff;
+	__u64 rax = ctx->rax, rbx = ctx->rbx, r14 = ctx->r14;
+	asm volatile("" : "+r"(rax), "+r"(rbx), "+r"(r14));
+	switch ((cookie >> GMON_COOKIE_REG_SHIFT) & 0xf) {
+	case GMON_REG_RBX:
+		return rbx;
+	case GMON_REG_R14:
+		return r14;
+	default:
+		return rax;
+	}
 }
 
 static __always_inline void submit(struct gmon_record *rec, __u64 size)
@@ -38,29 +47,32 @@ static __always_inline void submit(struct gmon_record *rec, __u64 size)
 		__sync_fetch_and_add(&lost, 1);
 }
 
-static __always_inline struct gmon_record *start(__u32 kind, __u64 g, void *ctx)
+static __always_inline struct gmon_record *start(__u32 kind, struct pt_regs *ctx)
 {
 	__u32 zero = 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct gmon_record *rec = bpf_map_lookup_elem(&scratch, &zero);
 	if (!rec)
 		return 0;
 	rec->goid = 0;
-	if (bpf_probe_read_user(&rec->goid, sizeof(rec->goid), (void *)(g + goid_offset(ctx))))
+	__u64 g = g_of(ctx, cookie);
+	if (bpf_probe_read_user(&rec->goid, sizeof(rec->goid), (void *)(g + (cookie & GMON_COOKIE_GOID_MASK))))
 		return 0;
 	rec->kind = kind;
 	rec->pid = bpf_get_current_pid_tgid() >> 32;
 	rec->time_ns = bpf_ktime_get_ns();
 	rec->nframes = 0;
-	rec->flags = 0;
+	rec->flags = ((cookie >> GMON_COOKIE_PROBE_SHIFT) & 0xff) << GMON_FLAGS_PROBE_SHIFT;
 	return rec;
 }
 
-/* Return of runtime.newproc1(fn, callergp, callerpc, ...) *g: rax holds the new g, its goid set.
- * newproc1 runs on the system stack, which never moves, so a return probe is safe here. */
+/* A point where a new goroutine's g, its goid set, is in a register: the call that queues it in
+ * runtime.newproc's closure (rbx), the instruction after another caller's call of newproc1 (rax), or,
+ * failing those, newproc1's return (rax; it runs on the system stack, which never moves). */
 SEC("uprobe")
 int gmon_create(struct pt_regs *ctx)
 {
-	struct gmon_record *rec = start(GMON_CREATE, ctx->rax, ctx);
+	struct gmon_record *rec = start(GMON_CREATE, ctx);
 	if (!rec)
 		return 0;
 	long n = bpf_get_stack(ctx, rec->frames, sizeof(rec->frames), BPF_F_USER_STACK);
@@ -76,11 +88,11 @@ int gmon_create(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Entry of runtime.goexit1: it runs on the exiting goroutine, whose g is in r14 (Go's register ABI). */
+/* runtime.goexit1 runs on the exiting goroutine, whose g is in r14 (Go's register ABI). */
 SEC("uprobe")
 int gmon_exit(struct pt_regs *ctx)
 {
-	struct gmon_record *rec = start(GMON_EXIT, ctx->r14, ctx);
+	struct gmon_record *rec = start(GMON_EXIT, ctx);
 	if (!rec)
 		return 0;
 	submit(rec, GMON_RECORD_HEADER_SIZE);

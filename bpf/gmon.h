@@ -14,6 +14,19 @@ enum gmon_kind {
 enum gmon_flags {
 	GMON_TRUNCATED = 1, /* the stack filled all GMON_MAX_FRAMES slots: outer frames may be missing */
 };
+/* Bits 8-15 of flags: which probe wrote the record (its index in the attach cookie). */
+#define GMON_FLAGS_PROBE_SHIFT 8
+
+/* The attach cookie: what differs per probe and per target, so one loaded object serves them all. */
+#define GMON_COOKIE_GOID_MASK 0xffff /* bits 0-15: goid's offset in runtime.g */
+#define GMON_COOKIE_REG_SHIFT 16     /* bits 16-19: the register holding the g (enum gmon_reg) */
+#define GMON_COOKIE_PROBE_SHIFT 20   /* bits 20-27: the probe's index, echoed in flags */
+
+enum gmon_reg {
+	GMON_REG_RAX = 0,
+	GMON_REG_RBX = 1,
+	GMON_REG_R14 = 2,
+};
 
 struct gmon_record {
 	__u32 kind;    /* enum gmon_kind */

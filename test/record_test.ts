@@ -1,5 +1,5 @@
 import { assertEquals } from "./assert.ts";
-import { decodeRecord, Flags, GoroutineRecord, Kind, Layout } from "../src/bpf/record.ts";
+import { Cookie, decodeRecord, Flags, GoroutineRecord, Kind, Layout, Reg } from "../src/bpf/record.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -16,8 +16,10 @@ Deno.test("record layout: the TS mirror matches bpf/gmon.h as a C compiler lays 
 #define F(f) printf("%zu ", offsetof(struct gmon_record, f))
 int main(void) {
   F(kind); F(pid); F(goid); F(time_ns); F(nframes); F(flags); F(frames);
-  printf("%d %zu %d %d %d %d\\n", GMON_RECORD_HEADER_SIZE, sizeof(struct gmon_record), GMON_MAX_FRAMES,
+  printf("%d %zu %d %d %d %d ", GMON_RECORD_HEADER_SIZE, sizeof(struct gmon_record), GMON_MAX_FRAMES,
          GMON_CREATE, GMON_EXIT, GMON_TRUNCATED);
+  printf("%d %d %d %d %d %d %d\\n", GMON_FLAGS_PROBE_SHIFT, GMON_COOKIE_GOID_MASK, GMON_COOKIE_REG_SHIFT,
+         GMON_COOKIE_PROBE_SHIFT, GMON_REG_RAX, GMON_REG_RBX, GMON_REG_R14);
   return 0;
 }`,
     );
@@ -41,6 +43,13 @@ int main(void) {
         Kind.Create,
         Kind.Exit,
         Flags.Truncated,
+        Flags.probeShift,
+        Cookie.goidMask,
+        Cookie.regShift,
+        Cookie.probeShift,
+        Reg.rax,
+        Reg.rbx,
+        Reg.r14,
       ],
     );
   } finally {

@@ -6,6 +6,7 @@
  * @module
  */
 import { bpf, c, cstr, errno, strerror } from "./native.ts";
+import { Cookie, Reg } from "./record.ts";
 import { RingReader } from "./ringbuf.ts";
 
 /** The BPF programs in bpf/gmon.bpf.c. */
@@ -18,9 +19,21 @@ export interface ProbeSpec {
   program: ProgramName;
   /** File offset of the probed instruction in the executable. */
   offset: number;
+  /** Its link-time address. */
+  addr: number;
   retprobe: boolean;
-  /** Read by the program with bpf_get_attach_cookie (bits 0-15: goid's offset in runtime.g). */
-  cookie: number;
+  /** The register holding the g at that instruction. */
+  reg: keyof typeof Reg;
+  /** goid's offset in runtime.g. */
+  goidOffset: number;
+  /** Echoed in each record's flags: which probe wrote it. */
+  index: number;
+}
+
+/** The attach cookie the BPF program decodes (bpf/gmon.h GMON_COOKIE_*). */
+export function cookieOf(spec: ProbeSpec): number {
+  return (spec.goidOffset & Cookie.goidMask) + Reg[spec.reg] * 2 ** Cookie.regShift +
+    (spec.index & 0xff) * 2 ** Cookie.probeShift;
 }
 
 /** Where libbpf's own messages go. */
@@ -34,7 +47,7 @@ let printCallback: Deno.UnsafeCallback<typeof PRINT_FN> | undefined;
 
 /** Sends libbpf's printf-style log through `log`, formatting its va_list with libc's vsnprintf. */
 function routeLibbpfLog(log: LibbpfLog): void {
-  const buf = new Uint8Array(1024);
+  const buf = new Uint8Array(1 << 16);
   printCallback?.close();
   const cb = new Deno.UnsafeCallback(
     PRINT_FN,
@@ -84,12 +97,16 @@ export class Probes {
       }
       const err = -lib.bpf_object__load(obj);
       if (err !== 0) {
-        if (err === EPERM || err === EACCES) {
+        if (err === EPERM) {
           throw new Error(
             "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run gmon with sudo",
           );
         }
-        throw new Error(`load BPF object: ${strerror(err)}`);
+        // The verifier refuses with EACCES; its log is at DEBUG.
+        const why = err === EACCES
+          ? "the kernel's verifier refused it (-level DEBUG shows why)"
+          : strerror(err);
+        throw new Error(`load BPF object: ${why}`);
       }
       const bss = lib.bpf_object__find_map_by_name(obj, cstr(".bss"));
       if (bss === null) throw new Error("BPF object has no .bss map");
@@ -112,7 +129,7 @@ export class Probes {
     const opts = new ArrayBuffer(40);
     const dv = new DataView(opts);
     dv.setBigUint64(0, 40n, true);
-    dv.setBigUint64(16, BigInt(spec.cookie), true);
+    dv.setBigUint64(16, BigInt(cookieOf(spec)), true);
     dv.setUint8(24, spec.retprobe ? 1 : 0);
     const link = lib.bpf_program__attach_uprobe_opts(
       prog,

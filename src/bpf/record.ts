@@ -7,8 +7,14 @@
 
 /** enum gmon_kind */
 export const Kind = { Create: 1, Exit: 2 } as const;
-/** enum gmon_flags */
-export const Flags = { Truncated: 1 } as const;
+/** enum gmon_flags, and where flags carry the writing probe's index. */
+export const Flags = { Truncated: 1, probeShift: 8 } as const;
+
+/** The attach cookie's fields (GMON_COOKIE_*). */
+export const Cookie = { goidMask: 0xffff, regShift: 16, probeShift: 20 } as const;
+
+/** enum gmon_reg: the register a probe site holds the g in. */
+export const Reg = { rax: 0, rbx: 1, r14: 2 } as const;
 
 /** Byte offsets and sizes of struct gmon_record. */
 export const Layout = {

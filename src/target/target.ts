@@ -69,15 +69,21 @@ export function openTarget(path: string): Target {
       what: "runtime.newproc1",
       program: "gmon_create",
       offset: newproc1.offset,
+      addr: newproc1.addr,
       retprobe: true,
-      cookie: goidOffset,
+      reg: "rax",
+      goidOffset,
+      index: 0,
     },
     {
       what: "runtime.goexit1",
       program: "gmon_exit",
       offset: goexit1.offset,
+      addr: goexit1.addr,
       retprobe: false,
-      cookie: goidOffset,
+      reg: "r14",
+      goidOffset,
+      index: 1,
     },
   ];
   return { path, goVersion, goidOffset, image, probes, exitPc: goexit1.addr };
