@@ -75,11 +75,14 @@ int gmon_create(struct pt_regs *ctx)
 	struct gmon_record *rec = start(GMON_CREATE, ctx);
 	if (!rec)
 		return 0;
-	long n = bpf_get_stack(ctx, rec->frames, sizeof(rec->frames), BPF_F_USER_STACK);
+	__u64 max = (bpf_get_attach_cookie(ctx) >> GMON_COOKIE_FRAMES_SHIFT) & 0xff;
+	if (max == 0 || max > GMON_MAX_FRAMES)
+		max = GMON_MAX_FRAMES;
+	long n = bpf_get_stack(ctx, rec->frames, max * sizeof(__u64), BPF_F_USER_STACK);
 	if (n < 0)
 		n = 0;
 	rec->nframes = n / sizeof(__u64);
-	if (rec->nframes >= GMON_MAX_FRAMES)
+	if (rec->nframes >= max)
 		rec->flags |= GMON_TRUNCATED;
 	__u64 size = GMON_RECORD_HEADER_SIZE + (__u64)n;
 	if (size > sizeof(*rec))

@@ -21,6 +21,7 @@ enum gmon_flags {
 #define GMON_COOKIE_GOID_MASK 0xffff /* bits 0-15: goid's offset in runtime.g */
 #define GMON_COOKIE_REG_SHIFT 16     /* bits 16-19: the register holding the g (enum gmon_reg) */
 #define GMON_COOKIE_PROBE_SHIFT 20   /* bits 20-27: the probe's index, echoed in flags */
+#define GMON_COOKIE_FRAMES_SHIFT 28  /* bits 28-35: most user frames to capture; 0: GMON_MAX_FRAMES */
 
 enum gmon_reg {
 	GMON_REG_RAX = 0,

@@ -18,8 +18,8 @@ int main(void) {
   F(kind); F(pid); F(goid); F(time_ns); F(nframes); F(flags); F(frames);
   printf("%d %zu %d %d %d %d ", GMON_RECORD_HEADER_SIZE, sizeof(struct gmon_record), GMON_MAX_FRAMES,
          GMON_CREATE, GMON_EXIT, GMON_TRUNCATED);
-  printf("%d %d %d %d %d %d %d\\n", GMON_FLAGS_PROBE_SHIFT, GMON_COOKIE_GOID_MASK, GMON_COOKIE_REG_SHIFT,
-         GMON_COOKIE_PROBE_SHIFT, GMON_REG_RAX, GMON_REG_RBX, GMON_REG_R14);
+  printf("%d %d %d %d %d %d %d %d\\n", GMON_FLAGS_PROBE_SHIFT, GMON_COOKIE_GOID_MASK, GMON_COOKIE_REG_SHIFT,
+         GMON_COOKIE_PROBE_SHIFT, GMON_COOKIE_FRAMES_SHIFT, GMON_REG_RAX, GMON_REG_RBX, GMON_REG_R14);
   return 0;
 }`,
     );
@@ -47,6 +47,7 @@ int main(void) {
         Cookie.goidMask,
         Cookie.regShift,
         Cookie.probeShift,
+        Cookie.framesShift,
         Reg.rax,
         Reg.rbx,
         Reg.r14,

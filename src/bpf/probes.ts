@@ -28,12 +28,14 @@ export interface ProbeSpec {
   goidOffset: number;
   /** Echoed in each record's flags: which probe wrote it. */
   index: number;
+  /** Most user frames a creation probe captures (1-127); all the kernel gives when absent. */
+  maxFrames?: number;
 }
 
 /** The attach cookie the BPF program decodes (bpf/gmon.h GMON_COOKIE_*). */
 export function cookieOf(spec: ProbeSpec): number {
   return (spec.goidOffset & Cookie.goidMask) + Reg[spec.reg] * 2 ** Cookie.regShift +
-    (spec.index & 0xff) * 2 ** Cookie.probeShift;
+    (spec.index & 0xff) * 2 ** Cookie.probeShift + ((spec.maxFrames ?? 0) & 0xff) * 2 ** Cookie.framesShift;
 }
 
 /** Where libbpf's own messages go. */
@@ -129,7 +131,7 @@ export class Probes {
     const opts = new ArrayBuffer(40);
     const dv = new DataView(opts);
     dv.setBigUint64(0, 40n, true);
-    dv.setBigUint64(16, BigInt(cookieOf(spec)), true);
+    dv.setBigUint64(16, BigInt(cookieOf(spec)), true); // > 2^32: BigInt, once per attach
     dv.setUint8(24, spec.retprobe ? 1 : 0);
     const link = lib.bpf_program__attach_uprobe_opts(
       prog,

@@ -11,7 +11,7 @@ export const Kind = { Create: 1, Exit: 2 } as const;
 export const Flags = { Truncated: 1, probeShift: 8 } as const;
 
 /** The attach cookie's fields (GMON_COOKIE_*). */
-export const Cookie = { goidMask: 0xffff, regShift: 16, probeShift: 20 } as const;
+export const Cookie = { goidMask: 0xffff, regShift: 16, probeShift: 20, framesShift: 28 } as const;
 
 /** enum gmon_reg: the register a probe site holds the g in. */
 export const Reg = { rax: 0, rbx: 1, r14: 2 } as const;

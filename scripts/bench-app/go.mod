@@ -1,0 +1,3 @@
+module gmon.bench/app
+
+go 1.19
