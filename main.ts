@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "./src/cli.ts";
-import { Logger } from "./src/output/slog.ts";
+import { encoding, Logger } from "./src/output/slog.ts";
 import { LineWriter } from "./src/output/writer.ts";
 import { trace } from "./src/run.ts";
 
@@ -15,15 +15,29 @@ async function main(argv: string[]): Promise<number> {
     Deno.stderr.writeSync(new TextEncoder().encode(parsed.stderr));
     return parsed.status;
   }
-  const out = new LineWriter(Deno.stdout);
-  const log = new Logger(parsed.options.level, (line) => out.write(line));
+  const opts = parsed.options;
+  let file: Deno.FsFile | null = null;
   try {
-    return await trace(parsed.options, out, log);
+    // In launch mode stdout belongs to the program: gmon's lines go to stderr unless -o says where.
+    if (opts.output !== null) {
+      file = Deno.openSync(opts.output, { write: true, create: true, truncate: true });
+    }
+    const out = new LineWriter(file ?? (opts.args.length > 0 ? Deno.stderr : Deno.stdout));
+    const log = new Logger(opts.level, (line) => out.write(line), encoding(opts.format));
+    try {
+      return await trace(opts, out, log);
+    } finally {
+      out.flush();
+    }
   } catch (e) {
-    out.flush();
     // One line naming the problem; a stack trace is never what a user needs here.
-    Deno.stderr.writeSync(new TextEncoder().encode(`gmon: ${(e as Error).message}\n`));
+    const msg = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
+      ? (e as Error).message.replace(/ \(os error \d+\)/, "")
+      : (e as Error).message;
+    Deno.stderr.writeSync(new TextEncoder().encode(`gmon: ${msg}\n`));
     return 1;
+  } finally {
+    file?.close();
   }
 }
 

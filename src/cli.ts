@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { quote } from "./output/slog.ts";
+import { formatDuration, quote } from "./output/slog.ts";
 
 /** slog level names accepted by `-level`. */
 export type Level = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -21,9 +21,17 @@ export interface Options {
   /** Only this process, or every process running `path` if null. */
   pid: number | null;
   level: Level;
-  /** Port for the inspection endpoint on 127.0.0.1, or null if off. */
+  /** Port for the inspection endpoint, or null if off. */
   pprofPort: number | null;
-  /** Arguments after the flags (for a future `-- PROG ARGS` launch mode; currently always empty). */
+  /** Address the endpoint listens on (127.0.0.1 unless widened on purpose). */
+  pprofAddr: string;
+  /** Nanoseconds between leak reports, or null if off. */
+  reportIntervalNs: number | null;
+  /** Output format of gmon's lines: Go slog's TextHandler or JSONHandler shape. */
+  format: "text" | "json";
+  /** File for gmon's lines, or null for the default (stdout; stderr when launching a program). */
+  output: string | null;
+  /** Launch mode: the program and its arguments (`gmon [flags] -- PROG ARGS`); empty otherwise. */
   args: string[];
 }
 
@@ -36,7 +44,7 @@ export type ParseOutcome =
 export interface FlagDef {
   /** Name without dashes. */
   readonly name: string;
-  readonly type: "string" | "int";
+  readonly type: "string" | "int" | "duration";
   /** Usage text; a `back-quoted` word names the argument, as in Go. */
   readonly usage: string;
   /** Default, in the form Go's `flag.Value.String()` returns it. */
@@ -45,7 +53,12 @@ export interface FlagDef {
 
 /** gmon's flags. */
 export const FLAGS: readonly FlagDef[] = [
-  { name: "path", type: "string", usage: "path to the Go executable to trace (required)", default: "" },
+  {
+    name: "path",
+    type: "string",
+    usage: "path to the Go executable to trace (required unless a program to launch follows the flags)",
+    default: "",
+  },
   {
     name: "pid",
     type: "int",
@@ -56,8 +69,32 @@ export const FLAGS: readonly FlagDef[] = [
   {
     name: "pprof-port",
     type: "int",
-    usage: "serve the inspection endpoint on 127.0.0.1:PORT, 1-65535 (default: off)",
+    usage: "serve the inspection endpoint on -pprof-addr's PORT, 1-65535 (default: off)",
     default: "0",
+  },
+  {
+    name: "pprof-addr",
+    type: "string",
+    usage: "`address` the inspection endpoint listens on; widen it (e.g. 0.0.0.0) only on purpose",
+    default: "127.0.0.1",
+  },
+  {
+    name: "format",
+    type: "string",
+    usage: "format of gmon's lines: text or json (Go slog's handlers)",
+    default: "text",
+  },
+  {
+    name: "o",
+    type: "string",
+    usage: "write gmon's lines to `file` (default: stdout; stderr when launching a program)",
+    default: "",
+  },
+  {
+    name: "report-interval",
+    type: "duration",
+    usage: "log a leak report (top creation sites by live goroutines) this often, e.g. 30s (default: off)",
+    default: "0s",
   },
 ];
 
@@ -87,7 +124,7 @@ export function usage(): string {
     // Go keeps one-letter boolean flags on one line; four bytes is "  -x".
     line += line.length <= 4 ? "\t" : "\n    \t";
     line += text.replaceAll("\n", "\n    \t");
-    const zero = f.type === "string" ? "" : "0";
+    const zero = f.type === "string" ? "" : f.type === "duration" ? "0s" : "0";
     if (f.default !== zero) {
       line += f.type === "string" ? ` (default ${quote(f.default)})` : ` (default ${f.default})`;
     }
@@ -177,6 +214,91 @@ export function parseGoInt(s: string): bigint | IntError {
   return neg ? -n : n;
 }
 
+const UNITS: ReadonlyMap<string, bigint> = new Map([
+  ["ns", 1n],
+  ["us", 1_000n],
+  ["\u00b5s", 1_000n], // micro sign
+  ["\u03bcs", 1_000n], // Greek mu
+  ["ms", 1_000_000n],
+  ["s", 1_000_000_000n],
+  ["m", 60_000_000_000n],
+  ["h", 3_600_000_000_000n],
+]);
+const TWO63 = 2n ** 63n;
+
+function isDigit(c: string): boolean {
+  return c >= "0" && c <= "9";
+}
+
+/** Go's `time.ParseDuration`: nanoseconds, or null where Go returns an error. */
+export function parseGoDuration(s: string): bigint | null {
+  let d = 0n;
+  let neg = false;
+  if (s !== "" && (s[0] === "-" || s[0] === "+")) {
+    neg = s[0] === "-";
+    s = s.slice(1);
+  }
+  if (s === "0") return 0n;
+  if (s === "") return null;
+  while (s !== "") {
+    if (!(s[0] === "." || isDigit(s[0]))) return null;
+    // leadingInt: [0-9]*, failing past 2^63.
+    let i = 0;
+    let v = 0n;
+    for (; i < s.length && isDigit(s[i]); i++) {
+      if (v > TWO63 / 10n) return null;
+      v = v * 10n + BigInt(s.charCodeAt(i) - 0x30);
+      if (v > TWO63) return null;
+    }
+    const pre = i > 0;
+    s = s.slice(i);
+    // leadingFraction: (\.[0-9]*)?, digits past int64 ignored.
+    let f = 0n;
+    let scale = 1;
+    let post = false;
+    if (s !== "" && s[0] === ".") {
+      s = s.slice(1);
+      let j = 0;
+      let overflow = false;
+      for (; j < s.length && isDigit(s[j]); j++) {
+        if (overflow) continue;
+        if (f > (TWO63 - 1n) / 10n) {
+          overflow = true;
+          continue;
+        }
+        const y = f * 10n + BigInt(s.charCodeAt(j) - 0x30);
+        if (y > TWO63) {
+          overflow = true;
+          continue;
+        }
+        f = y;
+        scale *= 10;
+      }
+      post = j > 0;
+      s = s.slice(j);
+    }
+    if (!pre && !post) return null;
+    let k = 0;
+    while (k < s.length && s[k] !== "." && !isDigit(s[k])) k++;
+    if (k === 0) return null;
+    const unit = UNITS.get(s.slice(0, k));
+    s = s.slice(k);
+    if (unit === undefined) return null;
+    if (v > TWO63 / unit) return null;
+    v *= unit;
+    if (f > 0n) {
+      // As Go: float64 arithmetic, truncated.
+      v += BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
+      if (v > TWO63) return null;
+    }
+    d += v;
+    if (d > TWO63) return null;
+  }
+  if (neg) return -d;
+  if (d > TWO63 - 1n) return null;
+  return d;
+}
+
 /** Flag values after Go-style parsing, before gmon's own validation. */
 export interface RawFlags {
   /** Every flag's value in the form Go's `flag.Value.String()` returns it. */
@@ -232,6 +354,10 @@ export function parseFlags(argv: readonly string[]): FlagsOutcome {
       const n = parseGoInt(value);
       if (typeof n === "string") return fail(`invalid value ${quote(value)} for flag -${name}: ${n}`);
       values[name] = n.toString();
+    } else if (flag.type === "duration") {
+      const d = parseGoDuration(value);
+      if (d === null) return fail(`invalid value ${quote(value)} for flag -${name}: parse error`);
+      values[name] = formatDuration(d);
     } else {
       values[name] = value;
     }
@@ -245,7 +371,7 @@ const PID_MAX = 2 ** 31 - 1; // pid_t is a signed 32-bit integer
 
 /** gmon's semantic rules for the parsed flags; messages are printed like flag errors. */
 export const OptionsSchema = z.object({
-  path: z.string().min(1, { error: "-path is required" }),
+  path: z.string(),
   pid: z.bigint().nullable().refine((v) => v === null || (v >= 1n && v <= BigInt(PID_MAX)), {
     error: (iss) => `invalid -pid ${String(iss.input)}: must be a process ID between 1 and ${PID_MAX}`,
   }).transform((v) => (v === null ? null : Number(v))),
@@ -262,10 +388,19 @@ export const OptionsSchema = z.object({
   pprofPort: z.bigint().refine((v) => v >= 0n && v <= 65535n, {
     error: (iss) => `invalid -pprof-port ${String(iss.input)}: must be between 1 and 65535 (0 is off)`,
   }).transform((v) => (v === 0n ? null : Number(v))),
-  args: z.array(z.string()).refine((a) => a.length === 0, {
-    error: (iss) => `unexpected argument ${quote((iss.input as string[])[0])}`,
+  pprofAddr: z.string().min(1, { error: 'invalid -pprof-addr "": must be an address, e.g. 127.0.0.1' }),
+  reportIntervalNs: z.bigint().refine((v) => v >= 0n, {
+    error: (iss) => `invalid -report-interval ${formatDuration(iss.input as bigint)}: must not be negative`,
+  }).transform((v) => (v === 0n ? null : Number(v))),
+  format: z.enum(["text", "json"], {
+    error: (iss) => `invalid -format ${quote(String(iss.input))}: must be text or json`,
   }),
-});
+  output: z.string().transform((s) => (s === "" ? null : s)),
+  args: z.array(z.string()),
+}).refine((o) => o.path !== "" || o.args.length > 0, { error: "-path is required" })
+  .refine((o) => o.pid === null || o.args.length === 0, {
+    error: "-pid and a program to launch exclude each other: gmon traces the program it starts",
+  });
 
 /**
  * Parses gmon's command line (without the program name). Pure: the caller prints `stderr` and exits
@@ -281,6 +416,10 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     pid: set.includes("pid") ? BigInt(values["pid"]) : null,
     level: values["level"],
     pprofPort: BigInt(values["pprof-port"]),
+    pprofAddr: values["pprof-addr"],
+    reportIntervalNs: parseGoDuration(values["report-interval"]),
+    format: values["format"],
+    output: values["o"],
     args,
   });
   if (!result.success) {

@@ -10,49 +10,103 @@ import { decodeRecord, Flags, GoroutineRecord, Kind } from "./bpf/record.ts";
 import { monotonicToEpochMs } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import { EventLines } from "./output/events.ts";
+import { serve } from "./output/http.ts";
+import { LeakReport } from "./output/report.ts";
 import type { Logger } from "./output/slog.ts";
 import type { LineWriter } from "./output/writer.ts";
-import { LiveGoroutines, REPEAT } from "./state/live.ts";
+import { LiveGoroutines, REPEAT, siteOf } from "./state/live.ts";
+import type { StateView } from "./state/view.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
 import { StackTable } from "./symbolize/stacks.ts";
+import { type Launched, resolveProgram, SIGNAL_NUMBERS, startStopped } from "./target/launch.ts";
 import { checkProcess } from "./target/process.ts";
 import { processAlive } from "./target/procfs.ts";
 import { openTarget } from "./target/target.ts";
 
-/** 64 MiB of 32-1048 byte records covers a burst of ~100k creations while the consumer is busy. */
+/** 64 MiB of 40-1056 byte records holds a burst of ~500k goroutines while the reader is busy. */
 const RING_BYTES = 64 << 20;
 /** Probes don't wake the reader (see bpf/gmon.bpf.c): it polls this often. */
 const POLL_MS = 5;
 /** How often to look for lost records and exited processes. */
 const HOUSEKEEPING_MS = 250;
 
+/** The executable to trace: -path, or in launch mode the program, which must be the same file. */
+function targetPath(opts: Options): string {
+  if (opts.args.length === 0) return opts.path;
+  const prog = resolveProgram(opts.args[0]);
+  if (opts.path !== "") {
+    const [a, b] = [Deno.statSync(opts.path), Deno.statSync(prog)];
+    if (a.dev !== b.dev || a.ino !== b.ino) {
+      throw new Error(`-path ${opts.path} is not the program launched, ${prog}`);
+    }
+  }
+  return prog;
+}
+
 /**
- * Traces until SIGINT/SIGTERM. Throws a one-line error, with nothing left attached, when the target
- * or the kernel refuses; otherwise resolves to the exit status.
+ * Traces until SIGINT/SIGTERM, the one traced process's end, or the reader of our output going
+ * away. Throws a one-line error, with nothing left attached or running, when the target or the
+ * kernel refuses; otherwise resolves to the exit status (in launch mode, the program's).
  */
 export async function trace(opts: Options, out: LineWriter, log: Logger): Promise<number> {
-  const target = openTarget(opts.path);
-  if (opts.pid !== null) checkProcess(opts.pid, opts.path);
-  const probes = Probes.load(bpfObject, RING_BYTES, (line) => log.debug("libbpf", [["text", line]]));
+  const path = targetPath(opts);
+  const target = openTarget(path);
+  if (opts.pid !== null) checkProcess(opts.pid, path);
+  // One format for every line: the logger's, which main chose from -format.
+  const enc = log.encoding;
+  const stacks = new StackTable((pcs) => target.image.symbolize(pcs), enc);
+  const live = new LiveGoroutines((id) => siteOf(stacks.entries[id - 1]?.frames ?? []));
+  const epochOffsetMs = monotonicToEpochMs();
+  let lost = 0;
+  // What the endpoint and the leak report read, in this process: no copies of the state.
+  const view: StateView = {
+    path,
+    live,
+    stack: (id) => stacks.entries[id - 1],
+    nowNs: () => (Date.now() - epochOffsetMs) * 1e6,
+    epochMs: (ns) => epochOffsetMs + ns / 1e6,
+    lost: () => lost,
+  };
+
+  // Taken in this order, released in reverse on any failure: nothing stays bound, running or attached.
+  let endpoint: Awaited<ReturnType<typeof serve>> | null = null;
+  let launched: Launched | null = null;
+  let probes: Probes | null = null;
   try {
-    for (const spec of target.probes) probes.attach(opts.path, opts.pid ?? -1, spec);
+    // Bound before anything is attached: a port in use leaves nothing behind.
+    if (opts.pprofPort !== null) endpoint = serve(view, opts.pprofAddr, opts.pprofPort);
+    probes = Probes.load(bpfObject, RING_BYTES, (line) => log.debug("libbpf", [["text", line]]));
+    if (opts.args.length > 0) launched = await startStopped(path, opts.args.slice(1));
+    const pid = launched?.pid ?? opts.pid ?? -1;
+    for (const spec of target.probes) {
+      log.debug("probe", [["what", spec.what], ["offset", spec.offset], ["reg", spec.reg], [
+        "how",
+        spec.how ?? "",
+      ]]);
+      probes.attach(path, pid, spec);
+    }
   } catch (e) {
-    probes.close();
+    launched?.signal("SIGKILL");
+    await launched?.status;
+    probes?.close();
+    await endpoint?.close();
     throw e;
   }
+  const ring = probes;
+  const onePid = launched?.pid ?? opts.pid;
 
-  const stacks = new StackTable((pcs) => target.image.symbolize(pcs));
   const info = target.image.info();
-  const biases = new LoadBiases(info.pie, fileIdentity(opts.path), info.segments);
-  const exitStack = stacks.fixed([target.exitPc]);
-  const live = new LiveGoroutines();
-  const lines = new EventLines(opts.pid === null);
+  const biases = new LoadBiases(info.pie, fileIdentity(path), info.segments);
+  // An exit's stack is its probe's one frame (exits are captured without a stack).
+  const unknownStack = stacks.fixed([]);
+  const probeStacks = target.probes.map((p) =>
+    p.program === "gmon_exit" ? stacks.fixed([p.addr]) : unknownStack
+  );
+  const lines = new EventLines(onePid === null, enc);
   const logEvents = log.enabled("INFO");
-  const epochOffsetMs = monotonicToEpochMs();
   const rec = new GoroutineRecord();
   let malformed = 0;
   let unplaced = 0;
-  let lost = 0;
 
   const onRecord = (view: DataView, at: number, len: number) => {
     if (decodeRecord(view, at, len, rec) !== null) {
@@ -60,56 +114,73 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
       return;
     }
     const ms = epochOffsetMs + rec.timeNs / 1e6;
+    const probeIndex = (rec.flags >>> Flags.probeShift) & 0xff;
     if (rec.kind === Kind.Create) {
+      const probe = target.probes[probeIndex];
+      // A probe on an instruction (not a return) captures its own address first: the bias follows.
+      const exact = probe !== undefined && !probe.retprobe && rec.nframes > 0;
+      const bias = exact ? rec.frame(0) - probe.addr : biases.of(rec.pid);
       // A PIE process gone before its mappings were read: its PCs can't be placed; count the loss.
-      const bias = biases.of(rec.pid);
       if (bias === null) {
         unplaced++;
         return;
       }
-      const stack = stacks.intern(rec, bias);
-      if (live.create(rec.pid, rec.goid, stack.id) && logEvents) {
+      const stack = stacks.intern(rec, bias, exact);
+      if (live.create(rec.pid, rec.goid, stack.id, rec.timeNs) && logEvents) {
         out.write(lines.created(ms, rec.goid, stack, rec.pid, (rec.flags & Flags.Truncated) !== 0));
       }
-    } else if (live.exit(rec.pid, rec.goid) !== REPEAT && logEvents) {
-      out.write(lines.exited(ms, rec.goid, exitStack, rec.pid));
+    } else {
+      const createdId = live.exit(rec.pid, rec.goid, rec.timeNs);
+      if (createdId !== REPEAT && logEvents) {
+        const stack = probeStacks[probeIndex] ?? unknownStack;
+        out.write(lines.exited(ms, rec.goid, stack, rec.pid, createdId, live.lastLifetimeNs));
+      }
     }
   };
 
-  const housekeeping = () => {
-    const nowLost = probes.lost() + malformed + unplaced;
+  const checkLost = () => {
+    const nowLost = ring.lost() + malformed + unplaced;
     if (nowLost > lost) {
       lost = nowLost;
       log.warn("events lost", [["lost", lost]]);
     }
-    for (const pid of live.pids()) {
-      if (pid !== opts.pid && !processAlive(pid)) {
-        log.info("process exited", [["pid", pid], ["live", live.dropProcess(pid)]]);
-        biases.forget(pid);
-      }
-    }
+  };
+  const processExited = (pid: number) => {
+    log.info("process exited", [["pid", pid], ["live", live.dropProcess(pid)]]);
+    biases.forget(pid);
+  };
+  const housekeeping = () => {
+    checkLost();
+    for (const pid of live.pids()) if (pid !== onePid && !processAlive(pid)) processExited(pid);
   };
 
-  log.info("attached", [["path", opts.path], ["go_version", target.goVersion], [
-    "pid",
-    opts.pid === null ? "any" : opts.pid,
-  ]]);
+  const report = new LeakReport(view);
+  const leakReport = () => {
+    for (const attrs of report.attrs(onePid === null)) log.info("leak report", attrs);
+  };
+  const reportMs = opts.reportIntervalNs === null ? Infinity : opts.reportIntervalNs / 1e6;
+
+  log.info("attached", [["path", path], ["go_version", target.goVersion], ["pid", onePid ?? "any"]]);
   out.flush();
+  launched?.resume();
 
   return await new Promise<number>((resolve) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let lastHousekeeping = Date.now();
+    let lastReport = lastHousekeeping;
     let stopping = false;
+    let status = 0;
     const poll = () => {
-      probes.ring.drain(onRecord);
+      ring.ring.drain(onRecord);
       const now = Date.now();
       if (now - lastHousekeeping >= HOUSEKEEPING_MS) {
         lastHousekeeping = now;
         housekeeping();
-        if (opts.pid !== null && !processAlive(opts.pid)) {
-          log.info("process exited", [["pid", opts.pid]]);
-          return stop();
-        }
+        if (launched === null && onePid !== null && !processAlive(onePid)) return stop();
+      }
+      if (now - lastReport >= reportMs) {
+        lastReport = now;
+        leakReport();
       }
       out.flush();
       if (out.closed) return stop();
@@ -119,22 +190,40 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
       if (stopping) return;
       stopping = true;
       clearTimeout(timer);
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
-      probes.ring.drain(onRecord);
-      housekeeping();
-      probes.close();
-      log.info("detached", [
-        ["created", live.created],
-        ["exited", live.exited],
-        ["live", live.live],
-        ["lost", lost],
-      ]);
+      ring.ring.drain(onRecord);
+      checkLost();
+      ring.close();
+      // What was live until the end is the leak report's point, so it comes before forgetting
+      // the process that ended.
+      leakReport();
+      if (onePid !== null && !processAlive(onePid)) processExited(onePid);
+      log.info("detached", [["created", live.created], ["exited", live.exited], ["live", live.live], [
+        "lost",
+        lost,
+      ]]);
       out.flush();
-      resolve(0);
+      if (endpoint === null) return resolve(status);
+      // Stop listening; requests in flight get a second to finish.
+      void Promise.race([endpoint.close(), new Promise((r) => setTimeout(r, 1000))]).then(() =>
+        resolve(status)
+      );
     };
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
+    let signals = 0;
+    const onSignal = (signal: Deno.Signal) => () => {
+      if (++signals > 1) {
+        // A second Ctrl-C: leave now. Links and maps are file descriptors: the kernel detaches them.
+        Deno.exit(130);
+      }
+      // In launch mode the program decides: it gets the signal, and its end ends the session.
+      if (launched !== null) launched.signal(signal);
+      else stop();
+    };
+    Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+    Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+    launched?.status.then((s) => {
+      status = s.signal !== null ? 128 + (SIGNAL_NUMBERS[s.signal] ?? 0) : s.code;
+      stop();
+    });
     poll();
   });
 }

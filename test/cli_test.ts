@@ -11,7 +11,17 @@ interface Case {
   want?: Options | string;
 }
 
-const base: Options = { path: "/bin/app", pid: null, level: "INFO", pprofPort: null, args: [] };
+const base: Options = {
+  path: "/bin/app",
+  pid: null,
+  level: "INFO",
+  pprofPort: null,
+  pprofAddr: "127.0.0.1",
+  reportIntervalNs: null,
+  format: "text",
+  output: null,
+  args: [],
+};
 const ok = (o: Partial<Options>): Options => ({ ...base, ...o });
 const P = ["-path", "/bin/app"];
 
@@ -48,6 +58,30 @@ const CASES: Case[] = [
   { argv: [...P, "-pprof-port", "8080"], want: ok({ pprofPort: 8080 }) },
   { argv: [...P, "--pprof-port=65535"], want: ok({ pprofPort: 65535 }) },
   { argv: [...P, "-pprof-port", "0"], want: base },
+  { argv: [...P, "-pprof-addr", "0.0.0.0"], want: ok({ pprofAddr: "0.0.0.0" }) },
+  { argv: [...P, "-pprof-addr=::1", "-pprof-port=6060"], want: ok({ pprofAddr: "::1", pprofPort: 6060 }) },
+  { argv: [...P, "-report-interval", "30s"], want: ok({ reportIntervalNs: 30e9 }) },
+  { argv: [...P, "-report-interval=1m30.5s"], want: ok({ reportIntervalNs: 90.5e9 }) },
+  { argv: [...P, "-report-interval", "1.5h"], want: ok({ reportIntervalNs: 5400e9 }) },
+  { argv: [...P, "-report-interval", "250ms"], want: ok({ reportIntervalNs: 250e6 }) },
+  { argv: [...P, "-report-interval", "1\u00b5s"], want: ok({ reportIntervalNs: 1000 }) },
+  { argv: [...P, "-report-interval", "1\u03bcs"], want: ok({ reportIntervalNs: 1000 }) },
+  { argv: [...P, "-report-interval", ".5s"], want: ok({ reportIntervalNs: 500e6 }) },
+  { argv: [...P, "-report-interval", "+2s3ms"], want: ok({ reportIntervalNs: 2003e6 }) },
+  { argv: [...P, "-report-interval", "0"], want: base },
+  { argv: [...P, "-report-interval", "-0"], want: base },
+  { argv: [...P, "-report-interval", "0s"], want: base },
+  { argv: [...P, "-report-interval", "1.0000000001s"], want: ok({ reportIntervalNs: 1e9 }) },
+  {
+    argv: [...P, "-report-interval", "2562047h47m16.854775807s"],
+    want: ok({ reportIntervalNs: 9223372036854775807 }),
+  },
+  { argv: [...P, "-pprof-addr", ""], want: 'invalid -pprof-addr "": must be an address, e.g. 127.0.0.1' },
+  { argv: [...P, "-report-interval", "-1s"], want: "invalid -report-interval -1s: must not be negative" },
+  {
+    argv: [...P, "-report-interval", "-1.5m"],
+    want: "invalid -report-interval -1m30s: must not be negative",
+  },
   // Semantic errors.
   { argv: [], want: "-path is required" },
   { argv: ["-path", ""], want: "-path is required" },
@@ -86,13 +120,19 @@ const CASES: Case[] = [
     argv: [...P, "-pprof-port", "-1"],
     want: "invalid -pprof-port -1: must be between 1 and 65535 (0 is off)",
   },
-  { argv: [...P, "foo", "-pid", "3"], want: 'unexpected argument "foo"' },
-  { argv: [...P, "-"], want: 'unexpected argument "-"' },
-  { argv: [...P, "--", "-pid", "3"], want: 'unexpected argument "-pid"' },
-  { argv: ["--", "-path", "a"], want: "-path is required" },
-  { argv: [...P, "--", ""], want: 'unexpected argument ""' },
-  { argv: [...P, "", "-pid"], want: 'unexpected argument ""' },
-  { argv: ["-level", "bad", "x"], want: "-path is required" },
+  // Launch mode: what follows the flags is a program and its arguments.
+  { argv: [...P, "foo", "-pid", "3"], want: ok({ args: ["foo", "-pid", "3"] }) },
+  { argv: [...P, "-"], want: ok({ args: ["-"] }) },
+  { argv: [...P, "--", "-pid", "3"], want: ok({ args: ["-pid", "3"] }) },
+  { argv: ["--", "-path", "a"], want: ok({ path: "", args: ["-path", "a"] }) },
+  { argv: ["--"], want: "-path is required" },
+  {
+    argv: ["-pid", "3", "--", "prog"],
+    want: "-pid and a program to launch exclude each other: gmon traces the program it starts",
+  },
+  { argv: ["-level", "bad", "x"], want: 'invalid -level "bad": must be DEBUG, INFO, WARN or ERROR' },
+  { argv: [...P, "-format", "json", "-o", "/tmp/x"], want: ok({ format: "json", output: "/tmp/x" }) },
+  { argv: [...P, "-format", "yaml"], want: 'invalid -format "yaml": must be text or json' },
   // Flag-level errors and help: entirely Go's business.
   { argv: ["-path"] },
   { argv: [...P, "-pid"] },
@@ -154,6 +194,30 @@ const CASES: Case[] = [
     "0b" + "1".repeat(65),
     "0x_8000_0000_0000_0000",
   ].flatMap((v) => [{ argv: [...P, "-pid", v] }, { argv: [...P, `-pprof-port=${v}`] }]),
+  // Durations Go's time.ParseDuration rejects.
+  ...[
+    "",
+    "1",
+    "s",
+    ".s",
+    "-.s",
+    "1.s.",
+    "1x",
+    "1S",
+    "1 s",
+    " 1s",
+    "1s ",
+    "--1s",
+    "1e3s",
+    "1sm",
+    "9223372036854775808ns",
+    "2562048h",
+    "2562047h47m16.854775808s",
+    "9223372036854775807ns1ns",
+    "99999999999999999999s",
+    "\u00b5s",
+    "1\u00b5",
+  ].map((v) => ({ argv: [...P, "-report-interval", v] })),
 ];
 
 Deno.test("parseFlags and parseArgs match Go's flag package", async (t) => {
@@ -204,14 +268,22 @@ Deno.test("usage text", () => {
   assert.equal(
     usage(),
     `Usage of gmon:
+  -format string
+    \tformat of gmon's lines: text or json (Go slog's handlers) (default "text")
   -level string
     \tlog level: DEBUG, INFO, WARN or ERROR (default "INFO")
+  -o file
+    \twrite gmon's lines to file (default: stdout; stderr when launching a program)
   -path string
-    \tpath to the Go executable to trace (required)
+    \tpath to the Go executable to trace (required unless a program to launch follows the flags)
   -pid int
     \ttrace only this process (default: every process running the executable)
+  -pprof-addr address
+    \taddress the inspection endpoint listens on; widen it (e.g. 0.0.0.0) only on purpose (default "127.0.0.1")
   -pprof-port int
-    \tserve the inspection endpoint on 127.0.0.1:PORT, 1-65535 (default: off)
+    \tserve the inspection endpoint on -pprof-addr's PORT, 1-65535 (default: off)
+  -report-interval duration
+    \tlog a leak report (top creation sites by live goroutines) this often, e.g. 30s (default: off)
 `,
   );
 });

@@ -1,17 +1,28 @@
 import assert from "node:assert/strict";
 import {
+  type Attr,
   type AttrValue,
+  Duration,
   encodeAttr,
+  type Encoding,
+  encoding,
   formatDuration,
+  formatJSONTime,
   formatTime,
+  type Group,
   isPrint,
   isSpace,
+  JSON_LINES,
+  jsonString,
   Logger,
   needsQuoting,
   quote,
+  TEXT,
   textLine,
   textLineEncoded,
 } from "../src/output/slog.ts";
+import { EventLines } from "../src/output/events.ts";
+import { StackTable } from "../src/symbolize/stacks.ts";
 import type { Level } from "../src/cli.ts";
 import { buildGoRef, removeGoRef, runGoRef } from "./goref.ts";
 
@@ -219,11 +230,98 @@ function instant(ms: number): { ms: number; nanos: number } {
   return { ms: whole, nanos: Math.round((ms - whole) * 1e6) };
 }
 
-interface Reference {
+/** Attribute lists of every kind, as gmon writes them and beyond, each written as one line msg=a. */
+const ATTR_LINES: Attr[][] = [
+  [
+    ["s", "plain"],
+    ["q", "a b"],
+    ["i", 42],
+    ["neg", -7],
+    ["f", 1.5],
+    ["b", true],
+    ["b2", false],
+    ["d", new Duration(1_503_000_000)],
+    ["big", 2n ** 63n - 1n],
+  ],
+  // A creation, an exit, a leak report, the attach and detach lines, as gmon builds them.
+  [
+    ["goroutine_id", 1937],
+    ["stack_id", 7],
+    ["stack", [
+      ["0", "runtime.newproc at /usr/local/go/src/runtime/proc.go:5343"],
+      ["1", "main.spawnNamed at /src/app/main.go:50"],
+      ["2", "runtime.goexit at /usr/local/go/src/runtime/asm_amd64.s:1771"],
+    ]],
+    ["stack_truncated", true],
+    ["pid", 4242],
+  ],
+  [
+    ["goroutine_id", 1937],
+    ["stack_id", 1],
+    ["stack", [["0", "runtime.goexit1 at /usr/local/go/src/runtime/proc.go:4487"]]],
+    ["created_stack_id", 7],
+    ["lifetime", new Duration(1_503_000_000)],
+    ["pid", 4242],
+  ],
+  [["site", "main.watch"], ["live", 20], ["oldest", "3.2s"], ["growth", "+20"], ["stack_id", 8], [
+    "pid",
+    4242,
+  ]],
+  [["path", "/srv/app/server"], ["go_version", "go1.26.8"], ["pid", "any"]],
+  [["created", 51], ["exited", 50], ["live", 1], ["lost", 0]],
+  // Groups: empty ones are left out, empty keys inline, nesting, quoting of the joined text keys.
+  [["g", []]],
+  [["a", 1], ["g", []], ["b", 2]],
+  [["outer", [["empty", []]]], ["after", 1]],
+  [["outer", [["empty", []], ["x", 1]]], ["after", 1]],
+  [["", [["inl", 1], ["x", "y z"]]]],
+  [["g", [["", [["k", 1]]]]], ["h", 2]],
+  [["outer", [["inner", [["k", "v"], ["d", new Duration(250_000_000)]]], ["n", 1]]]],
+  [["a b", [["c=d", 'e"f'], ["\u2028", "<&>"], ["", "empty key"]]]],
+  [["g", [["f", 0.1 + 0.2], ["nan", NaN], ["inf", -Infinity], ["neg0", -0], ["e", 1e21]]]],
+  [["stack", [["0", "\ud800 lone"], ["1", "tab\there"], ["2", "é\u0000\u007f"]]]],
+  [["", ""], ["", "x"], ["k", ""]],
+  [["d0", new Duration(0)], ["dneg", new Duration(-1)], ["dmax", new Duration(2n ** 63n - 1n)], [
+    "dfrac",
+    new Duration(1.9),
+  ]],
+];
+
+interface AttrSpec {
+  kind: string;
+  key: string;
+  value: string;
+  attrs: AttrSpec[] | null;
+}
+
+function attrSpec([key, v]: Attr): AttrSpec {
+  if (Array.isArray(v)) {
+    return { kind: "group", key: wtf8Hex(key), value: "", attrs: (v as Group).map(attrSpec) };
+  }
+  const value = v as AttrValue;
+  if (typeof value === "string") {
+    return { kind: "string", key: wtf8Hex(key), value: wtf8Hex(value), attrs: null };
+  }
+  if (value instanceof Duration) {
+    const ns = typeof value.ns === "bigint" ? value.ns : BigInt(Math.trunc(value.ns));
+    return { kind: "duration", key: wtf8Hex(key), value: String(ns), attrs: null };
+  }
+  return { ...numberSpec(value), key: wtf8Hex(key), attrs: null };
+}
+
+/** What one of Go's handlers wrote. */
+interface Lines {
   strings: string[];
   numbers: string[];
   durations: string[];
   times: string[];
+  attrs: string[];
+}
+
+interface Reference {
+  text: Lines;
+  json: Lines;
+  durations: string[];
   isPrint: string;
   isSpace: string;
 }
@@ -231,6 +329,7 @@ interface Reference {
 const FIXED = Date.UTC(2026, 10, 27, 6, 12, 58, 587);
 const LEVELS: Level[] = ["DEBUG", "INFO", "WARN", "ERROR"];
 const strings = [...TRICKY, ...GENERATED];
+const ENCODINGS: readonly Encoding[] = [TEXT, JSON_LINES];
 
 let refPromise: Promise<Reference> | undefined;
 /** Runs the Go reference once for the whole file. */
@@ -243,6 +342,7 @@ function reference(): Promise<Reference> {
         numbers: NUMBERS.map(numberSpec),
         durations: DURATIONS.map(String),
         times: TIMES.map(instant),
+        attrs: ATTR_LINES.map((l) => l.map(attrSpec)),
       };
       const res = await runGoRef(bin, [], JSON.stringify(req));
       assert.equal(res.status, 0, res.stderr);
@@ -254,24 +354,94 @@ function reference(): Promise<Reference> {
   return refPromise;
 }
 
-Deno.test("keys, values and messages are encoded as Go's TextHandler does", async () => {
-  const ref = await reference();
-  assert.equal(ref.strings.length, strings.length);
+/** The attributes of a strings line: s="v" k=s g.s="v" g.0=s s.k=s (and their JSON forms). */
+function stringAttrs(s: string): Attr[] {
+  return [[s, "v"], ["k", s], ["g", [[s, "v"], ["0", s]]], [s, [["k", s]]]];
+}
+
+/** Compares many lines with Go's, reporting every mismatch at once. */
+function assertLines(got: string[], want: string[], label: (i: number) => string): void {
+  assert.equal(got.length, want.length);
   const mismatches: string[] = [];
-  strings.forEach((s, i) => {
-    const got = textLine(FIXED, LEVELS[i % 4], s, [[s, "v"], ["k", s]]);
-    if (got !== ref.strings[i]) {
-      mismatches.push(`${JSON.stringify(s)}:\n  go:  ${ref.strings[i]}  got: ${got}`);
-    }
+  got.forEach((g, i) => {
+    if (g !== want[i]) mismatches.push(`${label(i)}:\n  go:  ${want[i]}  got: ${g}`);
   });
   assert.deepEqual(mismatches, []);
-});
+}
 
-Deno.test("numbers and booleans are encoded as Go's int64, float64 and bool", async () => {
+for (const enc of ENCODINGS) {
+  const name = enc === TEXT ? "TextHandler" : "JSONHandler";
+  const line = (ms: number, level: Level, msg: string, attrs: Group) =>
+    enc.line(enc.time(ms), level, msg, enc.attrs(attrs));
+
+  Deno.test(`${enc.format}: keys, values, groups and messages are encoded as Go's ${name} does`, async () => {
+    const ref = (await reference())[enc.format];
+    const got = strings.map((s, i) => line(FIXED, LEVELS[i % 4], s, stringAttrs(s)));
+    assertLines(got, ref.strings, (i) => JSON.stringify(strings[i]));
+  });
+
+  Deno.test(`${enc.format}: numbers and booleans are encoded as Go's int64, float64 and bool`, async () => {
+    const ref = (await reference())[enc.format];
+    assertLines(
+      NUMBERS.map((v) => line(FIXED, "INFO", "n", [["n", v]])),
+      ref.numbers,
+      (i) => String(NUMBERS[i]),
+    );
+  });
+
+  Deno.test(`${enc.format}: durations are encoded as Go's ${name} writes a time.Duration`, async () => {
+    const ref = (await reference())[enc.format];
+    assertLines(
+      DURATIONS.map((d) => line(FIXED, "INFO", "d", [["d", new Duration(d)]])),
+      ref.durations,
+      (i) => String(DURATIONS[i]),
+    );
+    // The hot path (numbers, no BigInt) agrees with the general one.
+    for (const d of [...DURATIONS, 1e300, -Infinity, NaN, 1.9, -0]) {
+      if (typeof d !== "number") continue;
+      assert.equal(enc.key("d") + enc.duration(d), enc.attr("d", new Duration(d)), String(d));
+    }
+  });
+
+  Deno.test(`${enc.format}: times are encoded as Go's ${name} writes them`, async () => {
+    const ref = (await reference())[enc.format];
+    assertLines(TIMES.map((ms) => line(ms, "INFO", "t", [])), ref.times, (i) => String(TIMES[i]));
+  });
+
+  Deno.test(`${enc.format}: attributes of every kind, groups included, as Go's ${name} writes them`, async () => {
+    const ref = (await reference())[enc.format];
+    assertLines(
+      ATTR_LINES.map((l) => line(FIXED, "INFO", "a", l)),
+      ref.attrs,
+      (i) => JSON.stringify(ref.attrs[i]),
+    );
+  });
+
+  Deno.test(`${enc.format}: fragments concatenate into the same line as a list`, () => {
+    for (const l of ATTR_LINES) {
+      const parts = l.map(([k, v]) =>
+        Array.isArray(v) ? enc.group(k, v as Group) : enc.attr(k, v as AttrValue)
+      );
+      assert.equal(parts.join(""), enc.attrs(l));
+      assert.equal(
+        enc.head(enc.time(FIXED), "INFO", "a") + parts.join("") + enc.end,
+        line(FIXED, "INFO", "a", l),
+      );
+    }
+    assert.equal(enc.key("k") + enc.value("a b"), enc.attr("k", "a b"));
+  });
+}
+
+Deno.test("text: the text encoding is the TextHandler functions'", async () => {
   const ref = await reference();
-  NUMBERS.forEach((v, i) =>
-    assert.equal(textLine(FIXED, "INFO", "n", [["n", v]]), ref.numbers[i], String(v))
+  assertLines(
+    strings.map((s, i) => textLine(FIXED, LEVELS[i % 4], s, stringAttrs(s))),
+    ref.text.strings,
+    (i) => JSON.stringify(strings[i]),
   );
+  assertLines(TIMES.map((ms) => textLine(ms, "INFO", "t")), ref.text.times, (i) => String(TIMES[i]));
+  assert.equal(encoding("text"), TEXT);
+  assert.equal(encoding("json"), JSON_LINES);
 });
 
 Deno.test("formatDuration matches time.Duration.String", async () => {
@@ -283,10 +453,15 @@ Deno.test("formatDuration matches time.Duration.String", async () => {
   assert.equal(formatDuration(1.9), "1ns");
 });
 
-Deno.test("formatTime matches slog's RFC 3339 millisecond format", async () => {
-  const ref = await reference();
-  TIMES.forEach((ms, i) => assert.equal(textLine(ms, "INFO", "t"), ref.times[i], String(ms)));
-  assert.equal(formatTime(Date.UTC(2026, 10, 27, 6, 12, 58, 587)), "2026-11-27T06:12:58.587Z");
+Deno.test("formatTime and formatJSONTime: slog's millisecond text time, RFC3339Nano in JSON", () => {
+  const t = Date.UTC(2026, 10, 27, 6, 12, 58, 587);
+  assert.equal(formatTime(t), "2026-11-27T06:12:58.587Z");
+  assert.equal(formatJSONTime(t), '"2026-11-27T06:12:58.587Z"');
+  assert.equal(formatJSONTime(t - 7), '"2026-11-27T06:12:58.58Z"');
+  assert.equal(formatJSONTime(t - 87), '"2026-11-27T06:12:58.5Z"');
+  assert.equal(formatJSONTime(t - 537), '"2026-11-27T06:12:58.05Z"');
+  assert.equal(formatJSONTime(t - 582), '"2026-11-27T06:12:58.005Z"');
+  assert.equal(formatJSONTime(t - 587 + 0.9), '"2026-11-27T06:12:58Z"');
 });
 
 Deno.test("isPrint and isSpace agree with Go's unicode package on every code point", async () => {
@@ -309,27 +484,206 @@ Deno.test("quoting rules", () => {
   assert.equal(quote("a\x7f\u00a0\u{e0001}\ud800"), '"a\\x7f\\u00a0\\U000e0001\\xed\\xa0\\x80"');
   assert.equal(encodeAttr("stack.0", "runtime.newproc at /x.go:1"), ' stack.0="runtime.newproc at /x.go:1"');
   assert.equal(encodeAttr("goroutine_id", 1937), " goroutine_id=1937");
-});
-
-Deno.test("Logger filters by level and reuses pre-encoded attributes", () => {
-  const lines: string[] = [];
-  const log = new Logger("WARN", (l) => lines.push(l), () => FIXED);
-  assert.equal(log.enabled("INFO"), false);
-  assert.equal(log.enabled("ERROR"), true);
-  log.debug("d");
-  log.info("i");
-  log.warn("w", [["a", 1]]);
-  log.error("e e");
-  const stack = encodeAttr("stack.0", "f at x.go:1");
-  log.logEncoded("WARN", "runtime.newproc1", encodeAttr("goroutine_id", 7) + stack);
-  log.logEncoded("INFO", "skipped", stack);
-  assert.deepEqual(lines, [
-    "time=2026-11-27T06:12:58.587Z level=WARN msg=w a=1\n",
-    'time=2026-11-27T06:12:58.587Z level=ERROR msg="e e"\n',
-    'time=2026-11-27T06:12:58.587Z level=WARN msg=runtime.newproc1 goroutine_id=7 stack.0="f at x.go:1"\n',
-  ]);
+  assert.equal(encodeAttr("stack", [["0", "f at /x.go:1"]]), ' stack.0="f at /x.go:1"');
+  assert.equal(JSON_LINES.group("stack", [["0", "f at /x.go:1"]]), ',"stack":{"0":"f at /x.go:1"}');
   assert.equal(
-    textLineEncoded(FIXED, "INFO", "m", stack),
-    textLine(FIXED, "INFO", "m", [["stack.0", "f at x.go:1"]]),
+    jsonString('<&>\u2028"\\\b\f\x7f\ud800'),
+    '"<&>\\u2028\\"\\\\\\u0008\\u000c\x7f\\ufffd\\ufffd\\ufffd"',
   );
 });
+
+for (const enc of ENCODINGS) {
+  Deno.test(`${enc.format}: Logger filters by level and reuses pre-encoded attributes`, () => {
+    const lines: string[] = [];
+    const log = new Logger("WARN", (l) => lines.push(l), enc, () => FIXED);
+    assert.equal(log.encoding, enc);
+    assert.equal(log.enabled("INFO"), false);
+    assert.equal(log.enabled("ERROR"), true);
+    log.debug("d");
+    log.info("i");
+    log.warn("w", [["a", 1]]);
+    log.error("e e");
+    const stack = enc.group("stack", [["0", "f at x.go:1"]]);
+    log.logEncoded("WARN", "runtime.newproc1", enc.attr("goroutine_id", 7) + stack);
+    log.logEncoded("INFO", "skipped", stack);
+    const t = enc.time(FIXED);
+    assert.deepEqual(lines, [
+      enc.line(t, "WARN", "w", enc.attr("a", 1)),
+      enc.line(t, "ERROR", "e e", ""),
+      enc.line(
+        t,
+        "WARN",
+        "runtime.newproc1",
+        enc.attrs([["goroutine_id", 7], ["stack", [["0", "f at x.go:1"]]]]),
+      ),
+    ]);
+    if (enc === TEXT) {
+      assert.deepEqual(lines, [
+        "time=2026-11-27T06:12:58.587Z level=WARN msg=w a=1\n",
+        'time=2026-11-27T06:12:58.587Z level=ERROR msg="e e"\n',
+        'time=2026-11-27T06:12:58.587Z level=WARN msg=runtime.newproc1 goroutine_id=7 stack.0="f at x.go:1"\n',
+      ]);
+      assert.equal(
+        textLineEncoded(FIXED, "INFO", "m", stack),
+        textLine(FIXED, "INFO", "m", [["stack.0", "f at x.go:1"]]),
+      );
+    } else {
+      assert.deepEqual(lines.map((l) => JSON.parse(l)), [
+        { time: "2026-11-27T06:12:58.587Z", level: "WARN", msg: "w", a: 1 },
+        { time: "2026-11-27T06:12:58.587Z", level: "ERROR", msg: "e e" },
+        {
+          time: "2026-11-27T06:12:58.587Z",
+          level: "WARN",
+          msg: "runtime.newproc1",
+          goroutine_id: 7,
+          stack: { "0": "f at x.go:1" },
+        },
+      ]);
+    }
+  });
+
+  Deno.test(`${enc.format}: EventLines and StackTable write creation and exit lines`, () => {
+    const symbolize = (pcs: readonly number[]) =>
+      pcs.map((pc) =>
+        pc === 0x1000 ? [{ func: "runtime.goexit1", file: "/go/src/runtime/proc.go", line: 4487 }] : [
+          { func: "main.inlined", file: '/src/a "b"/main.go', line: pc & 0xff },
+          { func: "main.main", file: "/src/main.go", line: 88 },
+        ]
+      );
+    const stacks = new StackTable(symbolize, enc);
+    const exitStack = stacks.fixed([0x1000]);
+    const createStack = stacks.fixed([0x2011, 0x2022]);
+    const empty = stacks.fixed([]);
+    const ms = Date.parse("2026-11-27T06:12:58.990Z") + 0.25;
+    const lines = new EventLines(true, enc);
+    const out = [
+      lines.created(ms, 1937, createStack, 4242, false),
+      lines.created(ms, 1938, createStack, 4242, true),
+      lines.exited(ms, 1937, exitStack, 4242, createStack.id, 1_503_000_000),
+      lines.exited(ms + 10, 5, exitStack, 4242),
+      new EventLines(false, enc).created(ms, 7, empty, 1, false),
+    ];
+    // The same lines through the general path: the stack is slog.Group("stack", "0", f0, ...).
+    const frames = (e: typeof createStack): Attr[] =>
+      e.frames.length === 0 ? [] : [["stack", e.frames.map((f, i) => [String(i), f] as const)]];
+    const want = [
+      enc.line(
+        enc.time(ms),
+        "INFO",
+        "runtime.newproc1",
+        enc.attrs([
+          ["goroutine_id", 1937],
+          ["stack_id", createStack.id],
+          ...frames(createStack),
+          ["pid", 4242],
+        ]),
+      ),
+      enc.line(
+        enc.time(ms),
+        "INFO",
+        "runtime.newproc1",
+        enc.attrs([
+          ["goroutine_id", 1938],
+          ["stack_id", createStack.id],
+          ...frames(createStack),
+          ["stack_truncated", true],
+          ["pid", 4242],
+        ]),
+      ),
+      enc.line(
+        enc.time(ms),
+        "INFO",
+        "runtime.goexit1",
+        enc.attrs([
+          ["goroutine_id", 1937],
+          ["stack_id", exitStack.id],
+          ...frames(exitStack),
+          ["created_stack_id", createStack.id],
+          ["lifetime", new Duration(1_503_000_000)],
+          ["pid", 4242],
+        ]),
+      ),
+      enc.line(
+        enc.time(ms + 10),
+        "INFO",
+        "runtime.goexit1",
+        enc.attrs([
+          ["goroutine_id", 5],
+          ["stack_id", exitStack.id],
+          ...frames(exitStack),
+          ["pid", 4242],
+        ]),
+      ),
+      enc.line(
+        enc.time(ms),
+        "INFO",
+        "runtime.newproc1",
+        enc.attrs([["goroutine_id", 7], ["stack_id", empty.id]]),
+      ),
+    ];
+    assert.deepEqual(out, want);
+    if (enc === TEXT) {
+      assert.equal(
+        out[2],
+        'time=2026-11-27T06:12:58.990Z level=INFO msg=runtime.goexit1 goroutine_id=1937 stack_id=1 stack.0="runtime.goexit1 at /go/src/runtime/proc.go:4487" created_stack_id=2 lifetime=1.503s pid=4242\n',
+      );
+      return;
+    }
+    const parsed = out.map((l) => {
+      assert.ok(l.endsWith("}\n") && !l.slice(0, -1).includes("\n"), l);
+      return JSON.parse(l);
+    });
+    assert.deepEqual(parsed[0], {
+      time: "2026-11-27T06:12:58.99Z",
+      level: "INFO",
+      msg: "runtime.newproc1",
+      goroutine_id: 1937,
+      stack_id: 2,
+      stack: {
+        "0": 'main.inlined at /src/a "b"/main.go:17',
+        "1": "main.main at /src/main.go:88",
+        "2": 'main.inlined at /src/a "b"/main.go:34',
+        "3": "main.main at /src/main.go:88",
+      },
+      pid: 4242,
+    });
+    assert.deepEqual(Object.keys(parsed[0]), [
+      "time",
+      "level",
+      "msg",
+      "goroutine_id",
+      "stack_id",
+      "stack",
+      "pid",
+    ]);
+    assert.equal(parsed[1].stack_truncated, true);
+    assert.deepEqual(parsed[2], {
+      time: "2026-11-27T06:12:58.99Z",
+      level: "INFO",
+      msg: "runtime.goexit1",
+      goroutine_id: 1937,
+      stack_id: 1,
+      stack: { "0": "runtime.goexit1 at /go/src/runtime/proc.go:4487" },
+      created_stack_id: 2,
+      lifetime: 1503000000,
+      pid: 4242,
+    });
+    assert.deepEqual(Object.keys(parsed[3]), [
+      "time",
+      "level",
+      "msg",
+      "goroutine_id",
+      "stack_id",
+      "stack",
+      "pid",
+    ]);
+    assert.equal(parsed[3].time, "2026-11-27T06:12:59Z");
+    assert.deepEqual(parsed[4], {
+      time: "2026-11-27T06:12:58.99Z",
+      level: "INFO",
+      msg: "runtime.newproc1",
+      goroutine_id: 7,
+      stack_id: 3,
+    });
+  });
+}

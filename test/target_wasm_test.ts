@@ -4,8 +4,9 @@
  * cannot handle, and symbolization frame-for-frame equal to runtime.CallersFrames.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { buildFixture } from "./harness.ts";
-import { type Frame, TargetImage } from "../src/target/wasm.ts";
+import { buildFixture, root } from "./harness.ts";
+import { buildWith } from "./toolchains.ts";
+import { type Frame, type SymbolSource, TargetImage } from "../src/target/wasm.ts";
 
 const decoder = new TextDecoder();
 
@@ -119,12 +120,20 @@ interface GoFrame {
   inlined: boolean;
 }
 
-Deno.test("symbolize() matches runtime.CallersFrames, inlined frames included", () => {
-  const bin = buildFixture("symbols");
-  const stacks = JSON.parse(run(bin, [])) as GoFrame[][];
-  const image = open(bin);
+/** The symbols fixture's output: its stacks and main.outer's run-time address. */
+interface SymbolsOutput {
+  outer: number;
+  stacks: GoFrame[][];
+}
+
+/**
+ * Symbolizes every stack the fixture printed with `image` and asserts that the frames are
+ * runtime.CallersFrames's; returns how many inlined frames were compared.
+ */
+function assertAgrees(image: TargetImage, out: SymbolsOutput, what: string): number {
+  const bias = out.outer - image.func("main.outer").addr;
   let inlinedSeen = 0;
-  for (const stack of stacks) {
+  for (const stack of out.stacks) {
     // runtime.Callers lists one pc per logical frame; a physical frame is its run of inlined
     // frames closed by the non-inlined one, and the run's first pc is the real return address.
     const groups: GoFrame[][] = [];
@@ -137,16 +146,172 @@ Deno.test("symbolize() matches runtime.CallersFrames, inlined frames included", 
       }
     }
     assertEquals(run, [], "stack ends in a physical frame");
-    const got = image.symbolize(groups.map((g) => g[0].pc - 1));
+    const got = image.symbolize(groups.map((g) => g[0].pc - 1 - bias));
     groups.forEach((group, i) => {
       const want: Frame[] = group.map((f) => ({ func: f.function, file: f.file, line: f.line }));
-      assertEquals(got[i], want, `frames at pc ${group[0].pc.toString(16)}`);
+      assertEquals(got[i], want, `${what}: frames at pc ${group[0].pc.toString(16)}`);
       inlinedSeen += group.length - 1;
     });
   }
-  assert(inlinedSeen >= 6, `the fixture's helpers were inlined (${inlinedSeen} inlined frames)`);
-  const outer = stacks[0].slice(1, 4).map((f) => f.function);
-  assertEquals(outer, ["main.inlinedLeaf", "main.inlinedMiddle", "main.outer"]);
+  assert(inlinedSeen >= 6, `${what}: the fixture's helpers were inlined (${inlinedSeen} inlined frames)`);
+  const outer = out.stacks[0].slice(1, 4).map((f) => f.function);
+  assertEquals(outer, ["main.inlinedLeaf", "main.inlinedMiddle", "main.outer"], what);
+  return inlinedSeen;
+}
+
+/** Releases of the matrix: the machine's go, Debian's 1.19, the rest through GOTOOLCHAIN. */
+const RELEASES = ["go", "go1.19", "go1.21", "go1.22", "go1.23", "go1.24", "go1.25", "go1.27"];
+
+/** Build kinds of the matrix: flags and environment of `go build`. */
+const KINDS: Record<string, { flags: string[]; env?: Record<string, string> }> = {
+  default: { flags: [] },
+  stripped: { flags: ["-ldflags=-s -w"] },
+  pie: { flags: ["-buildmode=pie"] },
+  "pie stripped": { flags: ["-buildmode=pie", "-ldflags=-s -w"] },
+  "cgo (external link)": { flags: ["-ldflags=-linkmode=external"], env: { CGO_ENABLED: "1" } },
+  "cgo pie stripped": {
+    flags: ["-buildmode=pie", "-ldflags=-linkmode=external -s -w"],
+    env: { CGO_ENABLED: "1" },
+  },
+};
+
+/**
+ * Text symbols `go tool nm` lists for `bin`: name -> address. Left out: names with an ABI wrapper
+ * ("X" beside "X.abi0"), which .gopclntab lists twice under one name (func() picks the one that is
+ * not a wrapper there, which for an assembly function is "X.abi0").
+ */
+function nmSymbols(bin: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const dup = new Set<string>();
+  for (const line of run("go", ["tool", "nm", bin]).split("\n")) {
+    const [addr, kind, name] = line.trim().split(/\s+/);
+    if ((kind !== "T" && kind !== "t") || name === undefined) continue;
+    if (name.endsWith(".abi0")) {
+      dup.add(name.slice(0, -".abi0".length));
+      continue;
+    }
+    if (out.has(name)) dup.add(name);
+    out.set(name, parseInt(addr, 16));
+  }
+  for (const name of dup) out.delete(name);
+  return out;
+}
+
+/** func() from .gopclntab gives nm's address for every symbol it finds. */
+function assertFuncsAgree(image: TargetImage, syms: Map<string, number>, what: string) {
+  let found = 0;
+  for (const [name, addr] of syms) {
+    let f;
+    try {
+      f = image.func(name);
+    } catch {
+      continue; // linker symbols without a function (runtime.text, go:buildid, ...)
+    }
+    assertEquals(f.addr, addr, `${what}: ${name}`);
+    found++;
+  }
+  return { found, total: syms.size };
+}
+
+/** A copy of `elf` whose header says it has no section headers. */
+function withoutSectionHeaders(elf: Uint8Array): Uint8Array {
+  const bare = elf.slice();
+  const v = new DataView(bare.buffer);
+  v.setBigUint64(40, 0n, true); // e_shoff
+  v.setUint16(60, 0, true); // e_shnum
+  v.setUint16(62, 0, true); // e_shstrndx
+  return bare;
+}
+
+/**
+ * The autogenerated wrapper main.(*valuer).frames, which runtime.Callers leaves out of the
+ * fixture's stacks, is marked as a wrapper by every source, at `<autogenerated>:1` as the runtime
+ * would say.
+ */
+function assertWrapperMarked(elf: Uint8Array, sources: readonly SymbolSource[], what: string) {
+  for (const source of ["auto", ...sources] as const) {
+    const image = TargetImage.open(elf, { source });
+    const w = image.func("main.(*valuer).frames");
+    const frames = image.symbolize([w.addr + 1])[0];
+    const want: Frame = { func: "main.(*valuer).frames", file: "<autogenerated>", line: 1, wrapper: true };
+    // DWARF of Go 1.22+ has no lines for wrappers: "auto" takes them from .gopclntab.
+    if (source === "dwarf") Object.assign(want, { file: frames.at(-1)?.file, line: frames.at(-1)?.line });
+    assertEquals(frames.at(-1), want, `${what} via ${source}: the wrapper frame`);
+  }
+}
+
+/** The unstripped kind each stripped kind is checked against. */
+const STRIPPED_FROM: Record<string, string> = { stripped: "default", "pie stripped": "pie" };
+
+const PROBED = ["runtime.newproc1", "runtime.newproc", "runtime.goexit1", "runtime.goexit0", "main.outer"];
+
+/** The functions gmon probes are at the same entry and file offset in a stripped build. */
+function assertStrippedFuncs(unstripped: TargetImage, stripped: TargetImage, what: string) {
+  for (const name of PROBED) {
+    let want;
+    try {
+      want = unstripped.func(name);
+    } catch {
+      continue; // not in this release (goexit0 went away in 1.22)
+    }
+    const got = stripped.func(name);
+    assertEquals([got.addr, got.offset], [want.addr, want.offset], `${what}: ${name}`);
+  }
+}
+
+Deno.test("symbolize() matches runtime.CallersFrames on DWARF and pclntab, every release and build kind", async (t) => {
+  const fixture = `${root}/test/fixtures/symbols`;
+
+  for (const release of RELEASES) {
+    await t.step(release, () => {
+      const images = new Map<string, TargetImage>();
+      for (const [kind, { flags, env }] of Object.entries(KINDS)) {
+        const built = buildWith(release, fixture, flags, env);
+        if ("skip" in built) {
+          console.log(`  skipped ${release} ${kind}: ${built.skip}`);
+          continue;
+        }
+        const out = JSON.parse(run(built.path, [])) as SymbolsOutput;
+        const elf = Deno.readFileSync(built.path);
+        if (kind === "default") {
+          // Every function of the symbol table, found in .gopclntab alone at the same entry.
+          const pcln = TargetImage.open(elf, { source: "pclntab" });
+          const { found, total } = assertFuncsAgree(pcln, nmSymbols(built.path), `${release} ${kind}`);
+          assert(found > 0.9 * total, `${release}: .gopclntab has ${found} of ${total} text symbols`);
+          console.log(
+            `  ok ${release} ${kind}: func() from .gopclntab = nm for ${found} of ${total} text symbols`,
+          );
+        }
+        images.set(kind, TargetImage.open(elf));
+        const unstripped = images.get(STRIPPED_FROM[kind]);
+        if (unstripped) {
+          // Stripping moves no code: the stripped build's functions are where the unstripped one's are.
+          assertStrippedFuncs(unstripped, images.get(kind)!, kind);
+        }
+        const auto = TargetImage.open(elf);
+        const info = auto.info();
+        assert(info.hasPclntab, `${release} ${kind}: has .gopclntab`);
+        const sources = info.hasDwarf ? ["dwarf", "pclntab"] as const : ["pclntab"] as const;
+        for (const source of sources) {
+          assertAgrees(TargetImage.open(elf, { source }), out, `${release} ${kind} via ${source}`);
+        }
+        assertAgrees(auto, out, `${release} ${kind} via auto`);
+        assertWrapperMarked(elf, sources, `${release} ${kind}`);
+        if (kind.endsWith("stripped")) {
+          // As sstrip leaves it: no section headers, so .gopclntab is found by scanning.
+          const bare = withoutSectionHeaders(elf);
+          const image = TargetImage.open(bare);
+          assert(image.info().hasPclntab, `${release} ${kind} without section headers: has .gopclntab`);
+          assertAgrees(image, out, `${release} ${kind} without section headers`);
+          assertStrippedFuncs(images.get(kind)!, image, `${kind} without section headers`);
+        }
+        const bare = kind.endsWith("stripped") ? ", also without section headers" : "";
+        console.log(
+          `  ok ${info.goVersion} ${kind}: ${sources.join(" and ")} agree with CallersFrames${bare}`,
+        );
+      }
+    });
+  }
 });
 
 Deno.test("symbolize() edge cases: unknown pcs, empty input, scratch reuse, no DWARF", () => {
@@ -162,7 +327,13 @@ Deno.test("symbolize() edge cases: unknown pcs, empty input, scratch reuse, no D
   assertEquals(many.length, 1000);
   assert(many.every((frames) => frames[0].func === "main.outer" && frames[0].line > 0));
 
-  const noDwarf = open(buildFixture("symbols", ["-ldflags=-w"]));
+  // Without DWARF, .gopclntab answers; forced to DWARF, only the symbol table's name is left.
+  const bin = buildFixture("symbols", ["-ldflags=-w"]);
+  const noDwarf = open(bin);
   const f = noDwarf.func("main.outer");
-  assertEquals(noDwarf.symbolize([f.addr + 1]), [[{ func: "main.outer", file: "?", line: 0 }]]);
+  const [[frame]] = noDwarf.symbolize([f.addr + 1]);
+  assertEquals(frame.func, "main.outer");
+  assert(frame.file.endsWith("/test/fixtures/symbols/main.go") && frame.line > 0, JSON.stringify(frame));
+  const dwarfOnly = TargetImage.open(Deno.readFileSync(bin), { source: "dwarf" });
+  assertEquals(dwarfOnly.symbolize([f.addr + 1]), [[{ func: "main.outer", file: "?", line: 0 }]]);
 });

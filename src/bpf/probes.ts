@@ -30,6 +30,8 @@ export interface ProbeSpec {
   index: number;
   /** Most user frames a creation probe captures (1-127); all the kernel gives when absent. */
   maxFrames?: number;
+  /** Why the probe sits where it does, for DEBUG. */
+  how?: string;
 }
 
 /** The attach cookie the BPF program decodes (bpf/gmon.h GMON_COOKIE_*). */

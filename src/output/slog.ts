@@ -17,12 +17,6 @@
 import type { Level } from "../cli.ts";
 import { PRINT_RANGES } from "./isprint.ts";
 
-/** A value slog would print: strings are quoted as needed, numbers and bigints as Go's int64/float64. */
-export type AttrValue = string | number | bigint | boolean;
-
-/** A key/value pair, in the order it is written. */
-export type Attr = readonly [key: string, value: AttrValue];
-
 /**
  * Go's `unicode.IsPrint` (letters, marks, numbers, punctuation, symbols and the ASCII space), from the
  * ranges scripts/gen-isprint asked Go for.
@@ -174,6 +168,40 @@ export function formatFloat(f: number): string {
   }
   return String(f);
 }
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Nanoseconds as Go's int64 time.Duration holds them: truncated, clamped to int64 (NaN is 0). */
+function durationNs(ns: number | bigint): bigint {
+  let b: bigint;
+  if (typeof ns === "bigint") b = ns;
+  else if (Number.isNaN(ns)) b = 0n;
+  else if (!Number.isFinite(ns)) b = ns > 0 ? INT64_MAX : INT64_MIN;
+  else b = BigInt(Math.trunc(ns));
+  return b > INT64_MAX ? INT64_MAX : b < INT64_MIN ? INT64_MIN : b;
+}
+
+/**
+ * A time.Duration attribute value: TextHandler writes `Duration.String()` (`1.503s`), JSONHandler the
+ * integer nanoseconds (`1503000000`), as encoding/json marshals a time.Duration.
+ */
+export class Duration {
+  /** @param ns nanoseconds; non-integers are truncated and values outside int64 clamped, as in Go */
+  constructor(readonly ns: number | bigint) {}
+}
+
+/** A value slog would print: strings, numbers and bigints as Go's int64/float64, booleans, durations. */
+export type AttrValue = string | number | bigint | boolean | Duration;
+
+/** A group's attributes: `slog.Group(key, ...)`. */
+export type Group = readonly Attr[];
+
+/** A key/value pair, in the order it is written; the value may be a group of attributes. */
+export type Attr = readonly [key: string, value: AttrValue | Group];
+
+function isGroup(v: AttrValue | Group): v is Group {
+  return Array.isArray(v);
+}
 
 /**
  * A value as slog's TextHandler writes it. Safe integers are written as Go's int64 would be; other
@@ -187,24 +215,43 @@ export function encodeValue(v: AttrValue): string {
       return Number.isSafeInteger(v) ? String(v === 0 ? 0 : v) : formatFloat(v);
     case "bigint":
       return v.toString();
-    default:
+    case "boolean":
       return v ? "true" : "false";
+    default:
+      return formatDuration(v.ns);
   }
+}
+
+/** A key as TextHandler writes it inside groups `prefix` (`g.h.`, or "" at the top). */
+function textKey(prefix: string, key: string): string {
+  if (prefix === "") return needsQuoting(key) ? quote(key) : key;
+  // slog's appendTwoStrings: quoted when either part needs it.
+  return needsQuoting(prefix) || needsQuoting(key) ? quote(prefix + key) : prefix + key;
+}
+
+function textAttr(prefix: string, key: string, value: AttrValue | Group): string {
+  if (!isGroup(value)) return " " + textKey(prefix, key) + "=" + encodeValue(value);
+  // An empty group is left out; a group with an empty key is inlined.
+  let out = "";
+  const inner = key === "" ? prefix : prefix + key + ".";
+  for (const [k, v] of value) out += textAttr(inner, k, v);
+  return out;
 }
 
 /**
  * The ` key=value` fragment (with its leading space) for one attribute. Fragments for constant
  * attributes can be computed once and concatenated into many lines; see {@link Logger.logEncoded}.
- * Unlike slog, an attribute with an empty key and empty value is not dropped.
+ * A group value writes each of its attributes as ` key.sub=value`. Unlike slog, an attribute with an
+ * empty key and empty value is not dropped.
  */
-export function encodeAttr(key: string, value: AttrValue): string {
-  return " " + (needsQuoting(key) ? quote(key) : key) + "=" + encodeValue(value);
+export function encodeAttr(key: string, value: AttrValue | Group): string {
+  return textAttr("", key, value);
 }
 
 /** {@link encodeAttr} over a list, concatenated. */
-export function encodeAttrs(attrs: readonly Attr[]): string {
+export function encodeAttrs(attrs: Group): string {
   let out = "";
-  for (const [k, v] of attrs) out += encodeAttr(k, v);
+  for (const [k, v] of attrs) out += textAttr("", k, v);
   return out;
 }
 
@@ -213,9 +260,22 @@ function pad(n: number, width: number): string {
 }
 
 // Lines are formatted at a high rate with a clock that mostly stays within the same second, so the
-// prefix up to the fractional part is cached.
+// date and time up to the seconds (`2026-11-27T06:12:58`) are cached.
 let cachedSecond = NaN;
 let cachedPrefix = "";
+
+function secondPrefix(second: number): string {
+  if (second !== cachedSecond) {
+    const d = new Date(second * 1000);
+    const y = d.getUTCFullYear();
+    // Go's appendInt(year, 4): sign first, then at least four digits.
+    const year = y < 0 ? "-" + pad(-y, 4) : pad(y, 4);
+    cachedPrefix = year + "-" + pad(d.getUTCMonth() + 1, 2) + "-" + pad(d.getUTCDate(), 2) + "T" +
+      pad(d.getUTCHours(), 2) + ":" + pad(d.getUTCMinutes(), 2) + ":" + pad(d.getUTCSeconds(), 2);
+    cachedSecond = second;
+  }
+  return cachedPrefix;
+}
 
 /**
  * slog's time format: RFC 3339 in UTC with exactly three fractional digits (truncated, not rounded),
@@ -225,33 +285,47 @@ export function formatTime(epochMs: number): string {
   const ms = Math.floor(epochMs);
   const second = Math.floor(ms / 1000);
   const frac = ms - second * 1000;
-  if (second !== cachedSecond) {
-    const d = new Date(second * 1000);
-    const y = d.getUTCFullYear();
-    // Go's appendInt(year, 4): sign first, then at least four digits.
-    const year = y < 0 ? "-" + pad(-y, 4) : pad(y, 4);
-    cachedPrefix = year + "-" + pad(d.getUTCMonth() + 1, 2) + "-" + pad(d.getUTCDate(), 2) + "T" +
-      pad(d.getUTCHours(), 2) + ":" + pad(d.getUTCMinutes(), 2) + ":" + pad(d.getUTCSeconds(), 2) + ".";
-    cachedSecond = second;
-  }
+  const prefix = secondPrefix(second);
   const digits = (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac;
-  if (cachedPrefix.length === 20) return cachedPrefix + digits + "Z";
+  if (prefix.length === 19) return prefix + "." + digits + "Z";
   // Go writes four fractional digits (the last always 1) and then deletes the byte at offset 23, assuming
   // a four-digit year; replicate that for years outside 0000..9999 too.
-  const full = cachedPrefix + digits + "1Z";
+  const full = prefix + "." + digits + "1Z";
   return full.slice(0, 23) + full.slice(24);
 }
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+const YEAR_ERROR = '"!ERROR:time.Time year outside of range [0,9999]"';
+
+/**
+ * The time as JSONHandler writes it, quotes included, for the instant truncated to the millisecond:
+ * RFC 3339 with Go's RFC3339Nano fraction (trailing zeros trimmed, no dot for a whole second), e.g.
+ * `"2026-11-27T06:12:58.58Z"`. Outside years 0000..9999 Go writes an error string first and then the time
+ * anyway (`"!ERROR:time.Time year outside of range [0,9999]""12345-06-01T00:00:00Z"`): so does this.
+ */
+export function formatJSONTime(epochMs: number): string {
+  const ms = Math.floor(epochMs);
+  const second = Math.floor(ms / 1000);
+  const frac = ms - second * 1000;
+  const prefix = secondPrefix(second);
+  const digits = frac === 0
+    ? ""
+    : frac % 100 === 0
+    ? "." + frac / 100
+    : frac % 10 === 0
+    ? "." + (frac < 100 ? "0" : "") + frac / 10
+    : "." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac;
+  const t = '"' + prefix + digits + 'Z"';
+  return prefix.length === 19 && prefix.charCodeAt(0) !== 0x2d ? t : YEAR_ERROR + t;
+}
 
 function fracDigits(v: number, prec: number): string {
   // Go's fmtFrac: `prec` digits of v with trailing zeros (and then the dot) dropped.
+  if (v === 0) return "";
   let s = pad(v, prec);
   let end = s.length;
-  while (end > 0 && s.charCodeAt(end - 1) === 0x30) end--;
+  while (s.charCodeAt(end - 1) === 0x30) end--;
   s = s.slice(0, end);
-  return s === "" ? "" : "." + s;
+  return "." + s;
 }
 
 /**
@@ -259,13 +333,7 @@ function fracDigits(v: number, prec: number): string {
  * `1.2µs`. Non-integers are truncated and values outside int64 are clamped, as Go cannot represent them.
  */
 export function formatDuration(ns: number | bigint): string {
-  let b: bigint;
-  if (typeof ns === "bigint") b = ns;
-  else if (Number.isNaN(ns)) b = 0n;
-  else if (!Number.isFinite(ns)) b = ns > 0 ? INT64_MAX : INT64_MIN;
-  else b = BigInt(Math.trunc(ns));
-  if (b > INT64_MAX) b = INT64_MAX;
-  else if (b < INT64_MIN) b = INT64_MIN;
+  const b = durationNs(ns);
   const neg = b < 0n;
   const u = neg ? -b : b;
   const sign = neg ? "-" : "";
@@ -288,6 +356,25 @@ export function formatDuration(ns: number | bigint): string {
 }
 
 /**
+ * {@link formatDuration} for the lifetimes of exit lines, in Number arithmetic (no BigInt per event):
+ * whole non-negative nanoseconds below 2^53; anything else goes to formatDuration.
+ */
+export function formatLifetime(ns: number): string {
+  if (!Number.isSafeInteger(ns) || ns < 0) return formatDuration(ns);
+  if (ns === 0) return "0s";
+  if (ns < 1e3) return ns + "ns";
+  if (ns < 1e6) return Math.floor(ns / 1e3) + fracDigits(ns % 1e3, 3) + "µs";
+  if (ns < 1e9) return Math.floor(ns / 1e6) + fracDigits(ns % 1e6, 6) + "ms";
+  const secs = Math.floor(ns / 1e9);
+  const tail = (secs % 60) + fracDigits(ns - secs * 1e9, 9) + "s";
+  const mins = Math.floor(secs / 60);
+  if (mins === 0) return tail;
+  const hours = Math.floor(mins / 60);
+  if (hours === 0) return mins + "m" + tail;
+  return hours + "h" + (mins % 60) + "m" + tail;
+}
+
+/**
  * One complete TextHandler line (with trailing newline). `encodedAttrs` is a pre-built fragment as
  * returned by {@link encodeAttr}/{@link encodeAttrs}.
  */
@@ -297,27 +384,199 @@ export function textLineEncoded(epochMs: number, level: Level, msg: string, enco
 }
 
 /** One complete TextHandler line (with trailing newline). */
-export function textLine(epochMs: number, level: Level, msg: string, attrs?: readonly Attr[]): string {
+export function textLine(epochMs: number, level: Level, msg: string, attrs?: Group): string {
   return textLineEncoded(epochMs, level, msg, attrs === undefined ? "" : encodeAttrs(attrs));
+}
+
+// JSON strings: slog's appendEscapedJSONString (encoding/json's with HTML escaping off).
+
+/**
+ * A JSON string literal, quotes included, as slog's JSONHandler writes keys and string values:
+ * `"` and `\` escaped, `\n` `\r` `\t` by name, other controls as `\u00XX`, U+2028 and U+2029 as `\u2028`
+ * and `\u2029`; `<`, `>`, `&` and DEL as they are. A lone surrogate is 3 bytes of invalid UTF-8 to Go
+ * (its WTF-8 form, as for text), so it becomes `\ufffd\ufffd\ufffd`.
+ */
+export function jsonString(s: string): string {
+  const n = s.length;
+  let out = '"';
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) continue;
+      out += s.slice(start, i);
+      switch (c) {
+        case 0x22:
+          out += '\\"';
+          break;
+        case 0x5c:
+          out += "\\\\";
+          break;
+        case 0x0a:
+          out += "\\n";
+          break;
+        case 0x0d:
+          out += "\\r";
+          break;
+        case 0x09:
+          out += "\\t";
+          break;
+        default:
+          out += "\\u00" + hex(c, 2);
+      }
+      start = i + 1;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (c < 0xdc00 && d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        continue;
+      }
+      out += s.slice(start, i) + "\\ufffd\\ufffd\\ufffd";
+      start = i + 1;
+    } else if (c === 0x2028 || c === 0x2029) {
+      out += s.slice(start, i) + (c === 0x2028 ? "\\u2028" : "\\u2029");
+      start = i + 1;
+    }
+  }
+  return out + s.slice(start) + '"';
+}
+
+/** A value as JSONHandler writes it (numbers as Go's int64/float64 through encoding/json). */
+export function jsonValue(v: AttrValue): string {
+  switch (typeof v) {
+    case "string":
+      return jsonString(v);
+    case "number":
+      if (Number.isSafeInteger(v)) return String(v === 0 ? 0 : v);
+      // encoding/json refuses NaN and ±Inf; slog writes the error as the value.
+      if (!Number.isFinite(v)) return '"!ERROR:json: unsupported value: ' + formatFloat(v) + '"';
+      // encoding/json: 'f' below 1e21 and from 1e-6, else 'e' with a 1-digit exponent kept short, which
+      // is exactly JavaScript's shortest round-trip form.
+      return String(v);
+    case "bigint":
+      return v.toString();
+    case "boolean":
+      return v ? "true" : "false";
+    default:
+      return durationNs(v.ns).toString();
+  }
+}
+
+function jsonAttr(key: string, value: AttrValue | Group): string {
+  if (!isGroup(value)) return "," + jsonString(key) + ":" + jsonValue(value);
+  let inner = "";
+  for (const [k, v] of value) inner += jsonAttr(k, v);
+  // An empty group is left out; a group with an empty key is inlined.
+  if (inner === "" || key === "") return inner;
+  return "," + jsonString(key) + ":{" + inner.slice(1) + "}";
+}
+
+/** Output format of the lines: Go slog's TextHandler or JSONHandler. */
+export type Format = "text" | "json";
+
+/**
+ * One way of writing slog lines. Fragments are pre-encoded strings that callers concatenate: a line is
+ * `head(time(ms), level, msg)` + attribute fragments + `end`, each attribute fragment (`attr`, `group`,
+ * `key` + `value`) carrying its own leading separator (` key=v` in text, `,"key":v` in JSON). Constant
+ * fragments, e.g. a stack's, can be encoded once and reused on many lines.
+ */
+export interface Encoding {
+  readonly format: Format;
+  /** The time value, truncated to the millisecond: `2026-11-27T06:12:58.580Z` / `"2026-11-27T06:12:58.58Z"`. */
+  time(epochMs: number): string;
+  /** A line's start, up to its last built-in attribute: `time=T level=INFO msg=m` / `{"time":T,"level":"INFO","msg":"m"`. */
+  head(time: string, level: Level, msg: string): string;
+  /** What ends a line: `\n` / `}\n`. */
+  readonly end: string;
+  /** An attribute's separator and key, before its value: ` key=` / `,"key":`. */
+  key(key: string): string;
+  /** A value; strings are quoted as the format needs. */
+  value(v: AttrValue): string;
+  /** A time.Duration value from nanoseconds: `1.503s` / `1503000000` (fast for whole ns below 2^53). */
+  duration(ns: number): string;
+  /** One attribute's fragment; a group value is {@link group}. */
+  attr(key: string, value: AttrValue | Group): string;
+  /** `slog.Group(key, ...)`: ` key.a=1 key.b=2` / `,"key":{"a":1,"b":2}`; nothing when empty. */
+  group(key: string, attrs: Group): string;
+  /** Fragments of a list of attributes, concatenated. */
+  attrs(attrs: Group): string;
+  /** One complete line, newline included, from an encoded time and encoded attributes. */
+  line(time: string, level: Level, msg: string, encodedAttrs: string): string;
+}
+
+/** Go slog's TextHandler. */
+export const TEXT: Encoding = Object.freeze({
+  format: "text" as const,
+  time: formatTime,
+  head: (time: string, level: Level, msg: string) =>
+    "time=" + time + " level=" + level + " msg=" + encodeString(msg),
+  end: "\n",
+  key: (key: string) => " " + textKey("", key) + "=",
+  value: encodeValue,
+  duration: formatLifetime,
+  attr: encodeAttr,
+  group: (key: string, attrs: Group) => textAttr("", key, attrs),
+  attrs: encodeAttrs,
+  line: (time: string, level: Level, msg: string, encodedAttrs: string) =>
+    "time=" + time + " level=" + level + " msg=" + encodeString(msg) + encodedAttrs + "\n",
+});
+
+/** Go slog's JSONHandler. */
+export const JSON_LINES: Encoding = Object.freeze({
+  format: "json" as const,
+  time: formatJSONTime,
+  head: (time: string, level: Level, msg: string) =>
+    '{"time":' + time + ',"level":"' + level + '","msg":' + jsonString(msg),
+  end: "}\n",
+  key: (key: string) => "," + jsonString(key) + ":",
+  value: jsonValue,
+  duration: (ns: number) => Number.isSafeInteger(ns) ? String(ns === 0 ? 0 : ns) : durationNs(ns).toString(),
+  attr: jsonAttr,
+  group: (key: string, attrs: Group) => jsonAttr(key, attrs),
+  attrs: (attrs: Group) => {
+    let out = "";
+    for (const [k, v] of attrs) out += jsonAttr(k, v);
+    return out;
+  },
+  line: (time: string, level: Level, msg: string, encodedAttrs: string) =>
+    '{"time":' + time + ',"level":"' + level + '","msg":' + jsonString(msg) + encodedAttrs + "}\n",
+});
+
+/** The encoding for `-format`. */
+export function encoding(format: Format): Encoding {
+  return format === "json" ? JSON_LINES : TEXT;
 }
 
 const SEVERITY: Readonly<Record<Level, number>> = { DEBUG: -4, INFO: 0, WARN: 4, ERROR: 8 };
 
-/** A minimal leveled logger writing slog TextHandler lines. */
+/** A minimal leveled logger writing slog lines (TextHandler's shape unless told otherwise). */
 export class Logger {
   readonly #min: number;
   readonly #write: (line: string) => void;
+  readonly #enc: Encoding;
   readonly #now: () => number;
 
   /**
    * @param level lowest level that is written
    * @param write receives each complete line, newline included
+   * @param enc the lines' format
    * @param now clock in epoch milliseconds (replaceable for tests)
    */
-  constructor(level: Level, write: (line: string) => void, now: () => number = Date.now) {
+  constructor(
+    level: Level,
+    write: (line: string) => void,
+    enc: Encoding = TEXT,
+    now: () => number = Date.now,
+  ) {
     this.#min = SEVERITY[level];
     this.#write = write;
+    this.#enc = enc;
     this.#now = now;
+  }
+
+  /** The lines' format: encode fragments for {@link logEncoded} with it. */
+  get encoding(): Encoding {
+    return this.#enc;
   }
 
   /** Whether lines at `level` are written; check it before building expensive attributes. */
@@ -326,34 +585,36 @@ export class Logger {
   }
 
   /** Writes a line at `level` if enabled. */
-  log(level: Level, msg: string, attrs?: readonly Attr[]): void {
+  log(level: Level, msg: string, attrs?: Group): void {
     if (SEVERITY[level] < this.#min) return;
-    this.#write(textLine(this.#now(), level, msg, attrs));
+    const enc = this.#enc;
+    this.#write(enc.line(enc.time(this.#now()), level, msg, attrs === undefined ? "" : enc.attrs(attrs)));
   }
 
-  /** Writes a line whose attributes were already encoded (hot path with cached fragments). */
+  /** Writes a line whose attributes were already encoded with {@link encoding} (hot path with cached fragments). */
   logEncoded(level: Level, msg: string, encodedAttrs: string): void {
     if (SEVERITY[level] < this.#min) return;
-    this.#write(textLineEncoded(this.#now(), level, msg, encodedAttrs));
+    const enc = this.#enc;
+    this.#write(enc.line(enc.time(this.#now()), level, msg, encodedAttrs));
   }
 
   /** Writes a DEBUG line if enabled. */
-  debug(msg: string, attrs?: readonly Attr[]): void {
+  debug(msg: string, attrs?: Group): void {
     this.log("DEBUG", msg, attrs);
   }
 
   /** Writes an INFO line if enabled. */
-  info(msg: string, attrs?: readonly Attr[]): void {
+  info(msg: string, attrs?: Group): void {
     this.log("INFO", msg, attrs);
   }
 
   /** Writes a WARN line if enabled. */
-  warn(msg: string, attrs?: readonly Attr[]): void {
+  warn(msg: string, attrs?: Group): void {
     this.log("WARN", msg, attrs);
   }
 
   /** Writes an ERROR line if enabled. */
-  error(msg: string, attrs?: readonly Attr[]): void {
+  error(msg: string, attrs?: Group): void {
     this.log("ERROR", msg, attrs);
   }
 }

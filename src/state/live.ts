@@ -1,5 +1,12 @@
 /**
- * Which goroutines are alive, per process: the tracer's state between a creation and its exit.
+ * Which goroutines are alive, per process, and what they add up to per creation stack and per creation
+ * site: the tracer's state between a creation and its exit, read by the endpoint and the leak report.
+ *
+ * Memory: one live goroutine is a slot in four typed-array slabs (goid, creation time, pid, aggregate
+ * index: 24 bytes) plus its entry in an open-addressing index (4 bytes, load <= 0.5): ~40 bytes with the
+ * slack of doubling (scripts/bench-state measures it; test/state_test.ts holds it under 64). The slabs
+ * grow to the peak and stay there. No object per goroutine, nothing allocated per event once grown: an
+ * event costs a hash probe and a few array writes, its stack and site aggregates found by index.
  *
  * @module
  */
@@ -12,14 +19,141 @@ export const PREEXISTING = 0;
 /** {@link LiveGoroutines.exit} of a goroutine whose exit was already reported. */
 export const REPEAT = -1;
 
-interface ProcessTable {
-  /** goid -> creation stack id */
-  live: Map<number, number>;
-  /** Recent exits, oldest first. */
-  recent: Set<number>;
+/** Upper bounds (seconds) of the lifetime histogram's buckets; a last one, +Inf, is implied. */
+export const LIFETIME_BUCKETS: readonly number[] = [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600, 3600];
+const BUCKET_NS = Float64Array.from(LIFETIME_BUCKETS, (s) => s * 1e9);
+/** Buckets per site, +Inf included. */
+const NB = LIFETIME_BUCKETS.length + 1;
+
+/**
+ * The runtime functions that create goroutines for their caller: `runtime.newproc` (a `go` statement;
+ * its ABI wrapper has the same name), newcoro (coroutines: iter.Pull), synctestRun (a synctest bubble's
+ * root) and debugCallWrap (a debugger's call).
+ */
+const CREATORS: ReadonlySet<string> = new Set([
+  "runtime.newproc",
+  "runtime.newcoro",
+  "runtime.synctestRun",
+  "runtime.debugCallWrap",
+]);
+
+/** How many frames at the top of a creation stack are the runtime's creating call (at most all but one). */
+export function creatorFrames(frames: readonly string[]): number {
+  let i = 0;
+  while (i < frames.length - 1 && CREATORS.has(funcOf(frames[i]))) i++;
+  return i;
 }
 
-/** Live goroutines by pid, with the counts the summary reports. */
+/**
+ * The creation site of a stack: the function of the `go` statement's frame, i.e. the first frame after
+ * `runtime.newproc` (frames are `func at file:line`, innermost first); for coroutines, synctest bubbles
+ * and debugger calls likewise the caller of the runtime function that created the goroutine.
+ */
+export function siteOf(frames: readonly string[]): string {
+  return frames.length === 0 ? "?" : funcOf(frames[creatorFrames(frames)]);
+}
+
+function funcOf(frame: string): string {
+  const at = frame.indexOf(" at ");
+  return at < 0 ? frame : frame.slice(0, at);
+}
+
+/** Per-process aggregates, indexed by small local numbers so an event updates them without a lookup. */
+class ProcessTable {
+  readonly pid: number;
+  live = 0;
+  /** stack id -> local stack index + 1 (0: none yet). */
+  stackIndexOf = new Int32Array(64);
+  // Per stack seen in this process.
+  readonly stackIds: number[] = [];
+  readonly stackLive: number[] = [];
+  readonly stackCreated: number[] = [];
+  readonly stackSite: number[] = [];
+  // Per site seen in this process.
+  readonly siteIndex = new Map<string, number>();
+  readonly siteNames: string[] = [];
+  readonly siteLive: number[] = [];
+  readonly siteCreated: number[] = [];
+  readonly siteExited: number[] = [];
+  /** Sum of lifetimes, ns. */
+  readonly siteLifetimeNs: number[] = [];
+  /** NB non-cumulative bucket counts per site. */
+  readonly siteBuckets: number[] = [];
+  /** Recent exits: membership, and a ring saying which to forget next. */
+  readonly recent = new Set<number>();
+  readonly recentRing = new Float64Array(RECENT_EXITS);
+  recentNext = 0;
+
+  constructor(pid: number) {
+    this.pid = pid;
+  }
+
+  /** The local stack index of `stackId`, made on first use (once per stack and process). */
+  stackIndex(stackId: number, site: (stackId: number) => string): number {
+    if (stackId < this.stackIndexOf.length) {
+      const i = this.stackIndexOf[stackId];
+      if (i !== 0) return i - 1;
+    } else {
+      const grown = new Int32Array(Math.max(stackId + 1, this.stackIndexOf.length * 2));
+      grown.set(this.stackIndexOf);
+      this.stackIndexOf = grown;
+    }
+    const name = site(stackId);
+    let s = this.siteIndex.get(name);
+    if (s === undefined) {
+      s = this.siteNames.length;
+      this.siteIndex.set(name, s);
+      this.siteNames.push(name);
+      this.siteLive.push(0);
+      this.siteCreated.push(0);
+      this.siteExited.push(0);
+      this.siteLifetimeNs.push(0);
+      for (let b = 0; b < NB; b++) this.siteBuckets.push(0);
+    }
+    const i = this.stackIds.length;
+    this.stackIds.push(stackId);
+    this.stackLive.push(0);
+    this.stackCreated.push(0);
+    this.stackSite.push(s);
+    this.stackIndexOf[stackId] = i + 1;
+    return i;
+  }
+
+  remember(goid: number): void {
+    if (this.recent.size >= RECENT_EXITS) this.recent.delete(this.recentRing[this.recentNext]);
+    this.recent.add(goid);
+    this.recentRing[this.recentNext] = goid;
+    this.recentNext = (this.recentNext + 1) % RECENT_EXITS;
+  }
+}
+
+/** Counts of one creation site in one process, as {@link LiveGoroutines.sites} reports them. */
+export interface SiteStats {
+  pid: number;
+  site: string;
+  live: number;
+  created: number;
+  exited: number;
+  /** Sum of the lifetimes of the exited, seconds. */
+  lifetimeSeconds: number;
+  /** Exits per lifetime bucket ({@link LIFETIME_BUCKETS}, then +Inf), not cumulative. */
+  buckets: number[];
+  /** The creation stack with the most live goroutines at this site (0 if none live). */
+  topStackId: number;
+}
+
+/** Live goroutines of one creation stack in one process. */
+export interface StackStats {
+  pid: number;
+  stackId: number;
+  site: string;
+  live: number;
+  created: number;
+}
+
+const NO_PID = -1;
+
+/** Live goroutines by pid, with per-stack and per-site aggregates and the counts the summary reports. */
 export class LiveGoroutines {
   /** Creations seen (a goid reported twice counts once). */
   created = 0;
@@ -27,45 +161,103 @@ export class LiveGoroutines {
   exited = 0;
   /** Exits of goroutines created before gmon attached. */
   preexisting = 0;
-  readonly #byPid = new Map<number, ProcessTable>();
-  #lastPid = -1;
-  #last: ProcessTable | undefined;
+  /** The lifetime (ns) of the goroutine of the last {@link exit} that returned a stack id. */
+  lastLifetimeNs = 0;
 
-  /** Records a creation; false if that goroutine was already live (a repeated report). */
-  create(pid: number, goid: number, stackId: number): boolean {
+  readonly #site: (stackId: number) => string;
+  readonly #siteOfStack: string[] = [];
+  readonly #byPid = new Map<number, ProcessTable>();
+  #lastPid = NO_PID;
+  #last: ProcessTable | undefined;
+  #live = 0;
+
+  // Slabs, one slot per live goroutine. #agg >= 0: the slot's local stack index in its process;
+  // < 0: free, -2 - #agg is the next free slot (-1 ends the list).
+  #goid = new Float64Array(1024);
+  #born = new Float64Array(1024);
+  #pid = new Int32Array(1024);
+  #agg = new Int32Array(1024);
+  /** Slots ever used: [0, #top). */
+  #top = 0;
+  #free = -1;
+  /** Open addressing, linear probing: slot + 1, 0 for empty. */
+  #index = new Int32Array(2048);
+  #mask = 2047;
+
+  /**
+   * @param site names the creation site of a stack id (see {@link siteOf}); asked once per stack.
+   */
+  constructor(site: (stackId: number) => string = () => "?") {
+    this.#site = site;
+  }
+
+  /**
+   * Records a creation at `timeNs` (CLOCK_MONOTONIC) with creation stack `stackId`; false if that
+   * goroutine was already live (a repeated report).
+   */
+  create(pid: number, goid: number, stackId: number, timeNs = 0): boolean {
+    const pos = this.#probe(pid, goid);
+    if (this.#index[pos] !== 0) return false;
     const t = this.#table(pid);
-    if (t.live.has(goid)) return false;
-    t.live.set(goid, stackId);
+    const a = t.stackIndex(stackId, this.#siteFn);
+    const slot = this.#alloc();
+    this.#goid[slot] = goid;
+    this.#born[slot] = timeNs;
+    this.#pid[slot] = pid;
+    this.#agg[slot] = a;
+    this.#index[pos] = slot + 1;
+    t.stackLive[a]++;
+    t.stackCreated[a]++;
+    const s = t.stackSite[a];
+    t.siteLive[s]++;
+    t.siteCreated[s]++;
+    t.live++;
     this.created++;
+    this.#live++;
+    // Keep the load at most 1/2.
+    if (this.#live * 2 > this.#mask) this.#rehash(this.#index.length * 2);
     return true;
   }
 
   /**
-   * Records an exit. Returns the creation stack id; PREEXISTING for a goroutine created before gmon
-   * attached; REPEAT for a second report of a recent exit (goexit1 can restart after a preemption,
-   * ~1 in 10^6 exits), which callers ignore.
+   * Records an exit at `timeNs`. Returns the creation stack id (and sets {@link lastLifetimeNs});
+   * PREEXISTING for a goroutine created before gmon attached; REPEAT for a second report of a recent
+   * exit (goexit1 can restart after a preemption, ~1 in 10^6 exits), which callers ignore.
    */
-  exit(pid: number, goid: number): number {
+  exit(pid: number, goid: number, timeNs = 0): number {
     const t = this.#table(pid);
-    const stackId = t.live.get(goid);
-    if (stackId === undefined) {
+    const pos = this.#probe(pid, goid);
+    const entry = this.#index[pos];
+    if (entry === 0) {
       if (t.recent.has(goid)) return REPEAT;
       this.preexisting++;
       return PREEXISTING;
     }
-    t.live.delete(goid);
+    const slot = entry - 1;
+    const a = this.#agg[slot];
+    const lifetime = Math.max(0, timeNs - this.#born[slot]);
+    this.#removeAt(pos);
+    this.#release(slot);
+    t.stackLive[a]--;
+    const s = t.stackSite[a];
+    t.siteLive[s]--;
+    t.siteExited[s]++;
+    t.siteLifetimeNs[s] += lifetime;
+    let b = 0;
+    while (b < NB - 1 && lifetime > BUCKET_NS[b]) b++;
+    t.siteBuckets[s * NB + b]++;
+    t.live--;
     this.exited++;
+    this.#live--;
     // Bounded: a repeat comes right after the first report.
-    t.recent.add(goid);
-    if (t.recent.size > RECENT_EXITS) t.recent.delete(t.recent.values().next().value!);
-    return stackId;
+    t.remember(goid);
+    this.lastLifetimeNs = lifetime;
+    return t.stackIds[a];
   }
 
   /** Goroutines alive now, over every process. */
   get live(): number {
-    let n = 0;
-    for (const t of this.#byPid.values()) n += t.live.size;
-    return n;
+    return this.#live;
   }
 
   /** Pids seen so far and not dropped. */
@@ -75,24 +267,202 @@ export class LiveGoroutines {
 
   /** Forgets process `pid` (it exited) and returns how many goroutines it still had. */
   dropProcess(pid: number): number {
-    const n = this.#byPid.get(pid)?.live.size ?? 0;
+    const t = this.#byPid.get(pid);
+    if (t === undefined) return 0;
+    const n = t.live;
+    if (n > 0) {
+      for (let slot = 0; slot < this.#top; slot++) {
+        if (this.#agg[slot] < 0 || this.#pid[slot] !== pid) continue;
+        this.#removeAt(this.#probe(pid, this.#goid[slot]));
+        this.#release(slot);
+        this.#live--;
+      }
+    }
     this.#byPid.delete(pid);
     if (this.#lastPid === pid) {
-      this.#lastPid = -1;
+      this.#lastPid = NO_PID;
       this.#last = undefined;
     }
     return n;
   }
 
+  /** Calls `each` for every live goroutine, in no particular order. Don't change the state from it. */
+  forEachLive(each: (pid: number, goid: number, bornNs: number, stackId: number) => void): void {
+    let t: ProcessTable | undefined;
+    for (let slot = 0; slot < this.#top; slot++) {
+      const a = this.#agg[slot];
+      if (a < 0) continue;
+      const pid = this.#pid[slot];
+      if (t?.pid !== pid) t = this.#byPid.get(pid)!;
+      each(pid, this.#goid[slot], this.#born[slot], t.stackIds[a]);
+    }
+  }
+
+  /** Per process and creation stack: live and created counts (stacks with nothing live included). */
+  stacks(): StackStats[] {
+    const out: StackStats[] = [];
+    for (const t of this.#byPid.values()) {
+      for (let a = 0; a < t.stackIds.length; a++) {
+        out.push({
+          pid: t.pid,
+          stackId: t.stackIds[a],
+          site: t.siteNames[t.stackSite[a]],
+          live: t.stackLive[a],
+          created: t.stackCreated[a],
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Per process and creation site: counts and the lifetime histogram. */
+  sites(): SiteStats[] {
+    const out: SiteStats[] = [];
+    for (const t of this.#byPid.values()) {
+      const top = new Array<number>(t.siteNames.length).fill(-1);
+      for (let a = 0; a < t.stackIds.length; a++) {
+        const s = t.stackSite[a];
+        if (t.stackLive[a] > 0 && (top[s] < 0 || t.stackLive[a] > t.stackLive[top[s]])) top[s] = a;
+      }
+      for (let s = 0; s < t.siteNames.length; s++) {
+        out.push({
+          pid: t.pid,
+          site: t.siteNames[s],
+          live: t.siteLive[s],
+          created: t.siteCreated[s],
+          exited: t.siteExited[s],
+          lifetimeSeconds: t.siteLifetimeNs[s] / 1e9,
+          buckets: t.siteBuckets.slice(s * NB, s * NB + NB),
+          topStackId: top[s] < 0 ? 0 : t.stackIds[top[s]],
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The earliest creation time (ns) of a live goroutine per `pid site` key (a scan of every slot). */
+  oldestBySite(): Map<string, number> {
+    const out = new Map<string, number>();
+    let t: ProcessTable | undefined;
+    for (let slot = 0; slot < this.#top; slot++) {
+      const a = this.#agg[slot];
+      if (a < 0) continue;
+      const pid = this.#pid[slot];
+      if (t?.pid !== pid) t = this.#byPid.get(pid)!;
+      const key = pid + " " + t.siteNames[t.stackSite[a]];
+      const born = this.#born[slot];
+      const prev = out.get(key);
+      if (prev === undefined || born < prev) out.set(key, born);
+    }
+    return out;
+  }
+
+  /** The creation site of a stack id (as the constructor's `site` names it). */
+  siteOfStack(stackId: number): string {
+    return this.#siteFn(stackId);
+  }
+
+  /** Bytes held by the slabs and the index (what grows with the number of live goroutines). */
+  get slabBytes(): number {
+    return this.#goid.byteLength + this.#born.byteLength + this.#pid.byteLength + this.#agg.byteLength +
+      this.#index.byteLength;
+  }
+
+  readonly #siteFn = (stackId: number): string => {
+    let s = this.#siteOfStack[stackId];
+    if (s === undefined) {
+      s = this.#site(stackId);
+      this.#siteOfStack[stackId] = s;
+    }
+    return s;
+  };
+
   #table(pid: number): ProcessTable {
     if (pid === this.#lastPid) return this.#last!;
     let t = this.#byPid.get(pid);
     if (t === undefined) {
-      t = { live: new Map(), recent: new Set() };
+      t = new ProcessTable(pid);
       this.#byPid.set(pid, t);
     }
     this.#lastPid = pid;
     this.#last = t;
     return t;
   }
+
+  #home(pid: number, goid: number): number {
+    // goids stay below 2^53: mix both halves with the pid.
+    let h = Math.imul((goid >>> 0) ^ Math.imul(pid, 0x9e3779b1), 0x85ebca6b) ^
+      Math.imul((goid / 0x1_0000_0000) | 0, 0xc2b2ae35);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x7feb352d);
+    h ^= h >>> 15;
+    return h & this.#mask;
+  }
+
+  /** Where (pid, goid) is in the index, or the empty position where it would go. */
+  #probe(pid: number, goid: number): number {
+    const index = this.#index;
+    const mask = this.#mask;
+    let i = this.#home(pid, goid);
+    for (;;) {
+      const e = index[i];
+      if (e === 0) return i;
+      if (this.#goid[e - 1] === goid && this.#pid[e - 1] === pid) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Empties position `i` of the index, shifting later entries of its cluster back (no tombstones). */
+  #removeAt(i: number): void {
+    const index = this.#index;
+    const mask = this.#mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const e = index[j];
+      if (e === 0) break;
+      const k = this.#home(this.#pid[e - 1], this.#goid[e - 1]);
+      // The entry at j may move to i if i lies on its probe path from k.
+      if (((j - k) & mask) >= ((j - i) & mask)) {
+        index[i] = e;
+        i = j;
+      }
+    }
+    index[i] = 0;
+  }
+
+  #rehash(size: number): void {
+    this.#index = new Int32Array(size);
+    this.#mask = size - 1;
+    for (let slot = 0; slot < this.#top; slot++) {
+      if (this.#agg[slot] < 0) continue;
+      this.#index[this.#probe(this.#pid[slot], this.#goid[slot])] = slot + 1;
+    }
+  }
+
+  #alloc(): number {
+    if (this.#free >= 0) {
+      const slot = this.#free;
+      this.#free = -2 - this.#agg[slot];
+      return slot;
+    }
+    if (this.#top === this.#agg.length) {
+      const n = this.#agg.length * 2;
+      this.#goid = grow(this.#goid, new Float64Array(n));
+      this.#born = grow(this.#born, new Float64Array(n));
+      this.#pid = grow(this.#pid, new Int32Array(n));
+      this.#agg = grow(this.#agg, new Int32Array(n));
+    }
+    return this.#top++;
+  }
+
+  #release(slot: number): void {
+    this.#agg[slot] = -2 - this.#free;
+    this.#free = slot;
+  }
+}
+
+function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }

@@ -6,6 +6,7 @@
  */
 import type { ProbeSpec } from "../bpf/probes.ts";
 import { OLDEST_MINOR, parseGoVersion, tableGoidOffset } from "./goruntime.ts";
+import { creationProbes, exitProbe, type Placement } from "./placement.ts";
 import { TargetImage, type TargetImage as Image } from "./wasm.ts";
 
 /** What gmon needs to know about the executable. */
@@ -14,9 +15,8 @@ export interface Target {
   goVersion: string;
   goidOffset: number;
   image: Image;
+  /** Where each probe sits; a record's probe index points in here. */
   probes: ProbeSpec[];
-  /** The address the exit probe sits at: every exit's one-frame stack. */
-  exitPc: number;
 }
 
 /** Opens and checks `path`; throws a one-line error naming the problem. */
@@ -55,38 +55,35 @@ export function openTarget(path: string): Target {
         `to read it from`,
     );
   }
-  const lookup = (name: string) => {
-    try {
-      return image.func(name);
-    } catch (e) {
-      throw new Error(`${path}: ${(e as Error).message}`);
-    }
-  };
-  const newproc1 = lookup("runtime.newproc1");
-  const goexit1 = lookup("runtime.goexit1");
-  const probes: ProbeSpec[] = [
-    {
-      what: "runtime.newproc1",
-      program: "gmon_create",
-      offset: newproc1.offset,
-      addr: newproc1.addr,
-      retprobe: true,
-      reg: "rax",
-      goidOffset,
-      index: 0,
-    },
-    {
-      what: "runtime.goexit1",
-      program: "gmon_exit",
-      offset: goexit1.offset,
-      addr: goexit1.addr,
-      retprobe: false,
-      reg: "r14",
-      goidOffset,
-      index: 1,
-    },
-  ];
-  return { path, goVersion, goidOffset, image, probes, exitPc: goexit1.addr };
+  let placements: Placement[];
+  try {
+    placements = [...creationProbes(image), exitProbe(image, "runtime.goexit1")];
+    // Coroutine goroutines (iter.Pull, 1.23+) exit through coroexit and never reach goexit1.
+    if (hasFunction(image, "runtime.coroexit")) placements.push(exitProbe(image, "runtime.coroexit"));
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  const probes: ProbeSpec[] = placements.map((p, index) => ({
+    what: p.what,
+    program: p.what === "runtime.goexit1" || p.what === "runtime.coroexit" ? "gmon_exit" : "gmon_create",
+    offset: p.offset,
+    addr: p.addr,
+    retprobe: p.retprobe,
+    reg: p.reg,
+    goidOffset,
+    index,
+    how: p.how,
+  }));
+  return { path, goVersion, goidOffset, image, probes };
+}
+
+function hasFunction(image: Image, name: string): boolean {
+  try {
+    image.func(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function describe(e: unknown): string {

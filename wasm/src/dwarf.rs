@@ -17,8 +17,37 @@ pub struct Dwarf {
     ctx: Context<R>,
 }
 
+/// Deflate expands at most ~1032:1; a compression header claiming more is
+/// corrupt, and believing it would ask for an allocation that aborts.
+const MAX_INFLATE_RATIO: u64 = 1032;
+/// All debug sections together, inflated, must fit beside the image in memory.
+const MAX_DEBUG_BYTES: u64 = 1 << 30;
+
+fn check_compressed_sizes(file: &object::File<'_>) -> Result<()> {
+    use object::{CompressionFormat, Object, ObjectSection};
+    let mut total: u64 = 0;
+    for section in file.sections() {
+        let name = section.name().unwrap_or("");
+        if !name.starts_with(".debug_") && !name.starts_with(".zdebug_") {
+            continue;
+        }
+        let range = section.compressed_file_range().map_err(|e| Error::Dwarf(format!("{name}: {e}")))?;
+        if range.format != CompressionFormat::None
+            && range.uncompressed_size > range.compressed_size.saturating_mul(MAX_INFLATE_RATIO).saturating_add(4096)
+        {
+            return Err(Error::Dwarf(format!("{name}: compressed size {} cannot inflate to {}", range.compressed_size, range.uncompressed_size)));
+        }
+        total = total.saturating_add(range.uncompressed_size);
+        if total > MAX_DEBUG_BYTES {
+            return Err(Error::Dwarf("debug sections larger than 1 GiB".into()));
+        }
+    }
+    Ok(())
+}
+
 pub fn load(data: &[u8]) -> Result<Dwarf> {
     let file = object::File::parse(data).map_err(|e| Error::Malformed(e.to_string()))?;
+    check_compressed_sizes(&file)?;
     // Context::new copies (and inflates) the .debug_* sections, so nothing here
     // borrows `data` afterwards.
     let ctx = Context::new(&file)?;

@@ -83,6 +83,9 @@ pub fn check_ident(data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Addresses, offsets and sizes handed to the host must stay below this.
+pub const MAX_ADDR: u64 = 1 << 53;
+
 fn malformed(e: object::Error) -> Error {
     Error::Malformed(e.to_string())
 }
@@ -97,6 +100,12 @@ pub fn parse(data: &[u8]) -> Result<ElfFacts> {
     for ph in file.raw_segments() {
         if ph.p_type(endian) != elf::PT_LOAD {
             continue;
+        }
+        // The host keeps these as JavaScript numbers, exact below 2^53; no
+        // x86-64 program maps anything near that.
+        let fields = [ph.p_vaddr(endian), ph.p_offset(endian), ph.p_filesz(endian), ph.p_memsz(endian)];
+        if fields.iter().any(|&v| v >= MAX_ADDR) || fields[0].saturating_add(fields[3]) >= MAX_ADDR {
+            return Err(Error::Malformed("PT_LOAD segment beyond 2^53".into()));
         }
         segments.push(Segment {
             vaddr: ph.p_vaddr(endian),

@@ -6,6 +6,8 @@ use crate::dwarf::{self, Dwarf};
 use crate::elf::{self, ElfFacts, FuncSym};
 use crate::error::{Error, Result};
 use crate::json;
+use crate::pclntab::Pclntab;
+use std::cell::RefCell;
 use std::fmt::Write;
 
 pub struct Target {
@@ -15,6 +17,30 @@ pub struct Target {
     dwarf: Option<Dwarf>,
     /// Cached so that repeated info() calls do not rescan the type units.
     goid_offset: Option<Option<u64>>,
+    /// `.gopclntab`, located on first need (Ok(None): the file has none); a
+    /// failure is kept too, so that a broken table is not searched per pc.
+    pclntab: RefCell<Option<Result<Option<Pclntab>>>>,
+    source: Source,
+}
+
+/// Where symbolization reads from: DWARF when present, else `.gopclntab`
+/// (Auto); or one of them only, so tests can check both give the same frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Auto,
+    Dwarf,
+    Pclntab,
+}
+
+impl Source {
+    pub fn from_code(code: u32) -> Option<Source> {
+        match code {
+            0 => Some(Source::Auto),
+            1 => Some(Source::Dwarf),
+            2 => Some(Source::Pclntab),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +56,8 @@ impl Frame {
     }
 }
 
-pub struct FunctionInfo<'a> {
-    pub sym: &'a FuncSym,
+pub struct FunctionInfo {
+    pub sym: FuncSym,
     pub offset: u64,
 }
 
@@ -41,8 +67,15 @@ pub const FRAME_SEP: char = '\n';
 pub const FIELD_SEP: char = '\t';
 pub const PC_SEP: char = '\x1e';
 
-fn scrub(s: &str) -> String {
-    s.replace([FRAME_SEP, FIELD_SEP, PC_SEP], " ")
+/// Appends `s` with the separators replaced, without a temporary string.
+fn push_scrubbed(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| matches!(b, b'\n' | b'\t' | 0x1e)) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        out.push(if matches!(c, FRAME_SEP | FIELD_SEP | PC_SEP) { ' ' } else { c });
+    }
 }
 
 impl Target {
@@ -71,7 +104,7 @@ impl Target {
         if go_version.is_none() && !facts.has_gopclntab && !facts.has_runtime_symbols() {
             return Err(Error::NotGo);
         }
-        Ok(Target { data, facts, go_version, dwarf: None, goid_offset: None })
+        Ok(Target { data, facts, go_version, dwarf: None, goid_offset: None, pclntab: RefCell::new(None), source: Source::Auto })
     }
 
     fn dwarf(&mut self) -> Result<Option<&Dwarf>> {
@@ -82,6 +115,37 @@ impl Target {
             self.dwarf = Some(dwarf::load(&self.data)?);
         }
         Ok(self.dwarf.as_ref())
+    }
+
+    pub fn set_source(&mut self, source: Source) {
+        self.source = source;
+    }
+
+    /// Runs `f` on the `.gopclntab`, located and parsed on first need;
+    /// Ok(None) when the file has none.
+    pub fn with_pclntab<T>(&self, f: impl FnOnce(&Pclntab, &[u8], &ElfFacts) -> T) -> Result<Option<T>> {
+        if self.pclntab.borrow().is_none() {
+            let located = Pclntab::locate(&self.data, &self.facts);
+            *self.pclntab.borrow_mut() = Some(located);
+        }
+        match self.pclntab.borrow().as_ref() {
+            Some(Ok(Some(tab))) => Ok(Some(f(tab, &self.data, &self.facts))),
+            Some(Err(e)) => Err(e.clone()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Calls `f(name, entry, size)` for every function of `.gopclntab` (for
+    /// callers that must enumerate functions of a stripped binary).
+    pub fn each_pclntab_function(&self, mut f: impl FnMut(&str, u64, u64)) -> Result<()> {
+        self.with_pclntab(|tab, data, _| {
+            for i in 0..tab.nfunc() {
+                if let Some(func) = tab.func(data, i) {
+                    f(tab.func_name(data, &func).unwrap_or("?"), func.entry, func.end.saturating_sub(func.entry));
+                }
+            }
+        })?;
+        Ok(())
     }
 
     pub fn go_version(&self) -> Option<&str> {
@@ -106,13 +170,15 @@ impl Target {
 
     pub fn info_json(&mut self) -> Result<String> {
         let goid = self.goid_offset()?;
+        // A broken table is reported by the calls that need it, not here.
+        let has_pclntab = matches!(self.with_pclntab(|_, _, _| ()), Ok(Some(())));
         let f = &self.facts;
         let mut out = String::from("{");
         json::key(&mut out, true, "arch");
         json::string(&mut out, "x86_64");
         let _ = write!(out, ",\"pie\":{},\"go_version\":", f.pie);
         json::opt_string(&mut out, self.go_version.as_deref());
-        let _ = write!(out, ",\"has_dwarf\":{},\"has_symtab\":{},\"goid_offset\":", f.has_dwarf, f.has_symtab);
+        let _ = write!(out, ",\"has_dwarf\":{},\"has_symtab\":{},\"has_pclntab\":{has_pclntab},\"goid_offset\":", f.has_dwarf, f.has_symtab);
         match goid {
             Some(n) => {
                 let _ = write!(out, "{n}");
@@ -134,13 +200,32 @@ impl Target {
         Ok(out)
     }
 
-    pub fn function(&self, name: &str) -> Result<FunctionInfo<'_>> {
-        let sym = self.facts.func_by_name(name).ok_or_else(|| Error::FunctionNotFound(name.to_owned()))?;
+    /// A function by exact name: from `.symtab`, else from `.gopclntab`
+    /// (only from `.gopclntab` when the source is forced to it).
+    pub fn function(&self, name: &str) -> Result<FunctionInfo> {
+        // Forced to .gopclntab (for tests), the symbol table is not asked.
+        let from_symtab = if self.source == Source::Pclntab { None } else { self.facts.func_by_name(name) };
+        let sym = match from_symtab {
+            Some(sym) => sym.clone(),
+            None => {
+                let f = self.with_pclntab(|tab, data, _| tab.func_by_name(data, name))?.flatten();
+                let f = f.ok_or_else(|| Error::FunctionNotFound(name.to_owned()))?;
+                FuncSym { name: name.to_owned(), addr: f.entry, size: f.end.saturating_sub(f.entry) }
+            }
+        };
+        if sym.size >= elf::MAX_ADDR {
+            return Err(Error::Malformed(format!("{name} has size {:#x}", sym.size)));
+        }
         let offset = self
             .facts
             .file_offset(sym.addr)
             .ok_or_else(|| Error::Malformed(format!("{name} at {:#x} is not in a loaded segment", sym.addr)))?;
         Ok(FunctionInfo { sym, offset })
+    }
+
+    /// `len` bytes at virtual address `addr` as loaded from the file (code to decode).
+    pub fn bytes_at(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        self.facts.read_vaddr(&self.data, addr, len)
     }
 
     pub fn function_json(&self, name: &str) -> Result<String> {
@@ -154,6 +239,72 @@ impl Target {
 
     /// Frames for one pc, innermost first; never empty.
     pub fn frames(&mut self, pc: u64) -> Result<Vec<Frame>> {
+        let mut out = Vec::new();
+        self.each_frame(pc, |func, file, line, _| out.push(Frame { func: func.to_owned(), file: file.to_owned(), line }))?;
+        Ok(out)
+    }
+
+    /// The funcID .gopclntab gives autogenerated wrappers in this release.
+    fn wrapper_id(&self) -> Option<u8> {
+        let minor = self.go_version.as_deref()?.strip_prefix("go1.")?.split('.').next()?.parse().ok()?;
+        crate::pclntab::wrapper_func_id(minor)
+    }
+
+    /// Calls `emit(func, file, line, wrapper)` for each frame of `pc`,
+    /// innermost first, at least once. `wrapper` marks autogenerated wrapper
+    /// frames (known from .gopclntab), which runtime.CallersFrames leaves out.
+    pub fn each_frame(&mut self, pc: u64, mut emit: impl FnMut(&str, &str, u32, bool)) -> Result<()> {
+        let wrapper_id = self.wrapper_id();
+        let is_wrapper = |id: u8| Some(id) == wrapper_id;
+        let use_dwarf = match self.source {
+            Source::Dwarf => true,
+            Source::Pclntab => false,
+            Source::Auto => self.facts.has_dwarf,
+        };
+        if !use_dwarf {
+            let found = self.with_pclntab(|tab, data, facts| tab.frames(data, facts, pc, |f, file, line, id| emit(f, file, line, is_wrapper(id))))?;
+            if found == Some(true) {
+                return Ok(());
+            }
+            match self.facts.func_at(pc) {
+                Some(f) => emit(&f.name, "?", 0, false),
+                None => emit("?", "?", 0, false),
+            }
+            return Ok(());
+        }
+        let frames = self.dwarf_frames(pc)?;
+        // DWARF has no lines for some code (autogenerated wrappers and
+        // equality functions: runtime.CallersFrames says "<autogenerated>:1"):
+        // in auto mode .gopclntab answers for those.
+        let lineless = frames.iter().all(|f| f.file == "?");
+        if self.source == Source::Auto && lineless {
+            let found = self.with_pclntab(|tab, data, facts| tab.frames(data, facts, pc, |f, file, line, id| emit(f, file, line, is_wrapper(id))));
+            if matches!(found, Ok(Some(true))) {
+                return Ok(());
+            }
+        }
+        // Wrapper marks come from .gopclntab's view of the same pc, when it
+        // expands to as many frames as DWARF's.
+        let mut ids = [0u8; 16];
+        let mut n = 0;
+        if wrapper_id.is_some() {
+            let _ = self.with_pclntab(|tab, data, facts| {
+                tab.frames(data, facts, pc, |_, _, _, id| {
+                    if let Some(slot) = ids.get_mut(n) {
+                        *slot = id;
+                    }
+                    n += 1;
+                })
+            });
+        }
+        let marks = n == frames.len() && n <= ids.len();
+        for (i, f) in frames.iter().enumerate() {
+            emit(&f.func, &f.file, f.line, marks && is_wrapper(ids[i]));
+        }
+        Ok(())
+    }
+
+    fn dwarf_frames(&mut self, pc: u64) -> Result<Vec<Frame>> {
         let from_dwarf = match self.dwarf()? {
             Some(d) => d.frames(pc)?,
             None => Vec::new(),
@@ -181,12 +332,22 @@ impl Target {
             if i > 0 {
                 out.push(PC_SEP);
             }
-            for (j, frame) in self.frames(pc)?.iter().enumerate() {
-                if j > 0 {
+            let mut first = true;
+            self.each_frame(pc, |func, file, line, wrapper| {
+                if !first {
                     out.push(FRAME_SEP);
                 }
-                let _ = write!(out, "{}{FIELD_SEP}{}{FIELD_SEP}{}", scrub(&frame.func), scrub(&frame.file), frame.line);
-            }
+                first = false;
+                push_scrubbed(&mut out, func);
+                out.push(FIELD_SEP);
+                push_scrubbed(&mut out, file);
+                let _ = write!(out, "{FIELD_SEP}{line}");
+                if wrapper {
+                    // A fourth field, "w": an autogenerated wrapper frame.
+                    out.push(FIELD_SEP);
+                    out.push('w');
+                }
+            })?;
         }
         Ok(out)
     }
@@ -220,6 +381,8 @@ mod tests {
 
     #[test]
     fn scrub_separators() {
-        assert_eq!(scrub("a\tb\nc\x1ed"), "a b c d");
+        let mut out = String::new();
+        push_scrubbed(&mut out, "a\tb\nc\x1ed");
+        assert_eq!(out, "a b c d");
     }
 }

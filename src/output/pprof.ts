@@ -1,0 +1,178 @@
+/**
+ * Live goroutines by creation stack in the forms Go's /debug/pprof/goroutine serves: a profile.proto
+ * (`go tool pprof` reads it), the debug=1 text (counts per stack) and the debug=2 text (every goroutine).
+ *
+ * Where Go's profile counts goroutines by their current stack, gmon's counts them by the stack that
+ * created them, which it saw whole. Stacks start at the `go` statement's frame (runtime.newproc, the
+ * same in every stack, is left out) so that pprof's leaf, the "flat" column, names creation sites.
+ * Our stacks are frames, not PCs: each frame is one Location with one Line (Go writes inlined frames of
+ * one PC as several Lines of one Location; the frames' PCs aren't kept, so they can't be grouped), and
+ * addresses are the locations' ids, not PCs.
+ *
+ * @module
+ */
+import { siteFrames, splitFrame, type StateView } from "../state/view.ts";
+import { ProtoWriter } from "./proto.ts";
+import { formatDuration } from "./slog.ts";
+
+/** One sample: live goroutines of one creation stack in one process. */
+interface Sample {
+  pid: number;
+  stackId: number;
+  live: number;
+  frames: readonly string[];
+}
+
+function samples(view: StateView): Sample[] {
+  const out: Sample[] = [];
+  for (const s of view.live.stacks()) {
+    if (s.live <= 0) continue;
+    out.push({
+      pid: s.pid,
+      stackId: s.stackId,
+      live: s.live,
+      frames: siteFrames(view.stack(s.stackId)?.frames ?? []),
+    });
+  }
+  // As Go: most goroutines first; then stable by pid and stack.
+  return out.sort((a, b) => b.live - a.live || a.pid - b.pid || a.stackId - b.stackId);
+}
+
+/** Distinct frames, numbered from 1 (location ids; the debug texts' addresses). */
+class FrameIds {
+  readonly ids = new Map<string, number>();
+  readonly frames: string[] = [];
+
+  id(frame: string): number {
+    let id = this.ids.get(frame);
+    if (id === undefined) {
+      this.frames.push(frame);
+      id = this.frames.length;
+      this.ids.set(frame, id);
+    }
+    return id;
+  }
+}
+
+/** The goroutine profile as profile.proto bytes (not compressed). */
+export function goroutineProfile(view: StateView, nowEpochMs = Date.now()): Uint8Array {
+  const strings = new Map<string, number>([["", 0]]);
+  const str = (s: string): number => {
+    let i = strings.get(s);
+    if (i === undefined) {
+      i = strings.size;
+      strings.set(s, i);
+    }
+    return i;
+  };
+  const w = new ProtoWriter();
+  const valueType = (field: number) => {
+    w.begin(field);
+    w.uint(1, str("goroutine"));
+    w.uint(2, str("count"));
+    w.end();
+  };
+  valueType(1); // sample_type
+  const locs = new FrameIds();
+  for (const s of samples(view)) {
+    w.begin(2); // sample
+    w.packed(1, s.frames.map((f) => locs.id(f)));
+    w.packed(2, [s.live]);
+    w.begin(3); // label
+    w.uint(1, str("pid"));
+    w.uint(2, str(String(s.pid)));
+    w.end();
+    w.end();
+  }
+  w.begin(3); // mapping: the executable, already symbolized
+  w.uint(1, 1);
+  w.uint(5, str(view.path));
+  for (const f of [7, 8, 9]) w.bool(f, true); // has_functions, has_filenames, has_line_numbers
+  w.end();
+  const funcs = new Map<string, number>();
+  const funcList: { name: string; file: string }[] = [];
+  locs.frames.forEach((frame, i) => {
+    const { func, file, line } = splitFrame(frame);
+    const key = func + "\n" + file;
+    let fid = funcs.get(key);
+    if (fid === undefined) {
+      funcList.push({ name: func, file });
+      fid = funcList.length;
+      funcs.set(key, fid);
+    }
+    w.begin(4); // location
+    w.uint(1, i + 1);
+    w.uint(2, 1);
+    w.begin(4); // line
+    w.uint(1, fid);
+    w.uint(2, line);
+    w.end();
+    w.end();
+  });
+  funcList.forEach((f, i) => {
+    w.begin(5); // function
+    w.uint(1, i + 1);
+    w.uint(2, str(f.name));
+    w.uint(3, str(f.name));
+    w.uint(4, str(f.file));
+    w.end();
+  });
+  // Interned last: every string is known by now.
+  const table = [...strings.keys()];
+  w.uint(9, BigInt(Math.round(nowEpochMs)) * 1_000_000n); // time_nanos
+  valueType(11); // period_type
+  w.uint(12, 1); // period
+  for (const s of table) w.string(6, s);
+  return w.finish();
+}
+
+/** Go's debug=1 text: `goroutine profile: total N`, then per stack `K @ addr...` and its frames. */
+export function goroutineText(view: StateView): string {
+  const all = samples(view);
+  const locs = new FrameIds();
+  let total = 0;
+  for (const s of all) total += s.live;
+  let out = `goroutine profile: total ${total}\n`;
+  for (const s of all) {
+    const ids = s.frames.map((f) => locs.id(f));
+    out += `${s.live} @` + ids.map((id) => " 0x" + id.toString(16)).join("") + "\n";
+    out += `# labels: {"pid":"${s.pid}"}\n`;
+    s.frames.forEach((frame, i) => {
+      const { func, file, line } = splitFrame(frame);
+      out += `#\t0x${ids[i].toString(16)}\t${func}\t${file}:${line}\n`;
+    });
+    out += "\n";
+  }
+  return out;
+}
+
+/** An age for people: Go's duration format, to the millisecond. */
+export function formatAge(ns: number): string {
+  return formatDuration(Math.max(0, Math.round(ns / 1e6)) * 1e6);
+}
+
+/**
+ * Go's debug=2 shape for every live goroutine: `goroutine N [age D, pid P]:`, then `created by SITE`
+ * and the creator's stack, each frame as `func()` and a tab-indented `file:line`.
+ */
+export function goroutineDump(view: StateView): string {
+  const now = view.nowNs();
+  const rows: { pid: number; goid: number; born: number; stackId: number }[] = [];
+  view.live.forEachLive((pid, goid, born, stackId) => rows.push({ pid, goid, born, stackId }));
+  rows.sort((a, b) => a.pid - b.pid || a.goid - b.goid);
+  const parts: string[] = [];
+  const texts = new Map<number, string>();
+  for (const r of rows) {
+    let text = texts.get(r.stackId);
+    if (text === undefined) {
+      const frames = siteFrames(view.stack(r.stackId)?.frames ?? []);
+      text = frames.map((frame, i) => {
+        const { func, file, line } = splitFrame(frame);
+        return (i === 0 ? `created by ${func}` : `${func}()`) + `\n\t${file}:${line}\n`;
+      }).join("");
+      texts.set(r.stackId, text);
+    }
+    parts.push(`goroutine ${r.goid} [age ${formatAge(now - r.born)}, pid ${r.pid}]:\n${text}\n`);
+  }
+  return parts.join("");
+}

@@ -1,0 +1,44 @@
+/**
+ * What the endpoint and the leak report read: the live state, the stacks behind its ids and the clocks
+ * to turn creation times into ages and dates. The tracer builds one; tests build their own.
+ *
+ * @module
+ */
+import type { StackEntry } from "../symbolize/stacks.ts";
+import { creatorFrames, type LiveGoroutines } from "./live.ts";
+
+/** A read-only window on a tracing session. */
+export interface StateView {
+  /** The executable traced (named in profiles). */
+  readonly path: string;
+  readonly live: LiveGoroutines;
+  /** The interned stack with this id. */
+  stack(id: number): StackEntry | undefined;
+  /** CLOCK_MONOTONIC now, ns: the clock records carry. */
+  nowNs(): number;
+  /** A CLOCK_MONOTONIC time (ns) as epoch milliseconds. */
+  epochMs(monoNs: number): number;
+  /** Records lost so far (kernel drops and malformed records). */
+  lost(): number;
+}
+
+/** Splits a `func at file:line` frame; a frame without ` at ` is all function. */
+export function splitFrame(frame: string): { func: string; file: string; line: number } {
+  const at = frame.indexOf(" at ");
+  if (at < 0) return { func: frame, file: "", line: 0 };
+  const where = frame.slice(at + 4);
+  const colon = where.lastIndexOf(":");
+  const line = colon < 0 ? NaN : Number(where.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(line)) return { func: frame.slice(0, at), file: where, line: 0 };
+  return { func: frame.slice(0, at), file: where.slice(0, colon), line };
+}
+
+/**
+ * The frames shown for a creation stack: without the runtime's creating call at the top
+ * (`runtime.newproc` and its ABI wrapper for a `go` statement, the same in every stack), so the first
+ * frame is the creation site.
+ */
+export function siteFrames(frames: readonly string[]): readonly string[] {
+  const n = creatorFrames(frames);
+  return n === 0 ? frames : frames.slice(n);
+}

@@ -1,0 +1,261 @@
+/**
+ * The endpoint end to end with real eBPF: a fixture leaks K goroutines at one site and churns others;
+ * go tool pprof, promtool and /goroutines must see exactly the leak, and nothing once it is released.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
+import { parseTraces } from "./pprof_traces.ts";
+
+const K = 25;
+const CHURN = 60;
+
+/**
+ * gmon's programs and links in the kernel that weren't there before `before` was taken (other gmon
+ * runs on the same machine may hold their own).
+ */
+function newLeftovers(before: ReadonlySet<string>): string[] {
+  return leftovers().filter((l) => !before.has(l));
+}
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** The leaker fixture, driven line by line over stdin. */
+class Leaker {
+  readonly child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: ReadableStreamDefaultReader<string>;
+  #rest = "";
+
+  constructor(bin: string) {
+    this.child = new Deno.Command(bin, {
+      args: ["-leak", String(K), "-churn", String(CHURN)],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    this.#writer = this.child.stdin.getWriter();
+    this.#lines = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  async expect(line: string): Promise<void> {
+    for (;;) {
+      const nl = this.#rest.indexOf("\n");
+      if (nl >= 0) {
+        const got = this.#rest.slice(0, nl);
+        this.#rest = this.#rest.slice(nl + 1);
+        assertEquals(got, line);
+        return;
+      }
+      const { value, done } = await this.#lines.read();
+      if (done) throw new Error(`leaker ended before "${line}"`);
+      this.#rest += value;
+    }
+  }
+
+  async send(cmd: string, reply?: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
+    if (reply !== undefined) await this.expect(reply);
+  }
+
+  async quit(): Promise<void> {
+    try {
+      await this.send("quit");
+      await this.#writer.close();
+    } catch { /* gone */ }
+    await this.#lines.cancel().catch(() => {});
+    await this.child.status;
+  }
+}
+
+interface Live {
+  id: number;
+  pid: number;
+  created_at: string;
+  age_seconds: number;
+  site: string;
+  stack_id: number;
+  stack: string[];
+}
+
+async function get(url: string): Promise<Response> {
+  const r = await fetch(url);
+  assertEquals(r.status, 200, url);
+  return r;
+}
+
+/** Polls `probe` until it returns true (events reach gmon within milliseconds). */
+async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function pprofTraces(url: string) {
+  // pprof keeps a copy of what it fetches: in a directory of ours.
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await new Deno.Command("go", {
+      args: ["tool", "pprof", "-traces", url],
+      stderr: "piped",
+      env: { PPROF_TMPDIR: dir },
+    }).output();
+    const dec = new TextDecoder();
+    assertEquals(r.code, 0, dec.decode(r.stderr));
+    return parseTraces(dec.decode(r.stdout));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function promtool(text: string): Promise<string> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  const r = await child.output();
+  const dec = new TextDecoder();
+  assertEquals(r.code, 0, dec.decode(r.stdout) + dec.decode(r.stderr));
+  return dec.decode(r.stdout) + dec.decode(r.stderr);
+}
+
+function metric(text: string, name: string, pid: number, site: string): number | undefined {
+  const prefix = `${name}{pid="${pid}",site="${site}"} `;
+  const line = text.split("\n").find((l) => l.startsWith(prefix));
+  return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly the leak, then nothing", async () => {
+  const bin = buildFixture("leaker");
+  const before = new Set(leftovers());
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const gmon = new Gmon(["-path", bin, "-pprof-port", String(port), "-report-interval", "300ms"]);
+  let leaker: Leaker | undefined;
+  try {
+    await gmon.attached();
+    leaker = new Leaker(bin);
+    const pid = leaker.child.pid;
+    await leaker.expect("ready");
+    await leaker.send("leak", "leaked");
+
+    const live = async () => (await (await get(`${base}/goroutines`)).json()) as Live[];
+    const atSite = (all: Live[], site: string) => all.filter((g) => g.pid === pid && g.site === site);
+    await until(`${K} live at main.leak, none at main.churn`, async () => {
+      const all = await live();
+      return atSite(all, "main.leak").length === K && atSite(all, "main.churn").length === 0;
+    });
+    const leaked = atSite(await live(), "main.leak");
+    for (const g of leaked) {
+      assert(g.stack[0].startsWith("runtime.newproc at "), g.stack[0]);
+      assert(/^main\.leak at .*\/leaker\/main\.go:\d+$/.test(g.stack[1]), g.stack[1]);
+      assert(g.age_seconds >= 0 && g.age_seconds < 60, String(g.age_seconds));
+      assert(Math.abs(Date.parse(g.created_at) - Date.now()) < 60_000, g.created_at);
+    }
+
+    // go tool pprof reads the profile straight from the endpoint.
+    const traces = await pprofTraces(`${base}/debug/pprof/goroutine`);
+    const leakTraces = traces.filter((t) => t.frames[0] === "main.leak");
+    assertEquals(leakTraces.map((t) => [t.count, t.pid, t.frames.slice(0, 2)]), [[K, String(pid), [
+      "main.leak",
+      "main.main",
+    ]]]);
+    assert(!traces.some((t) => t.frames[0] === "main.churn"), "the churned goroutines are gone");
+
+    const debug1 = await (await get(`${base}/debug/pprof/goroutine?debug=1`)).text();
+    assert(debug1.startsWith("goroutine profile: total "), debug1);
+    assert(
+      new RegExp(
+        `^${K} @( 0x[0-9a-f]+)+\\n# labels: \\{"pid":"${pid}"\\}\\n#\\t0x[0-9a-f]+\\tmain\\.leak\\t`,
+        "m",
+      ).test(debug1),
+      debug1,
+    );
+    const debug2 = await (await get(`${base}/debug/pprof/goroutine?debug=2`)).text();
+    assertEquals(debug2.split("\ncreated by main.leak\n").length - 1, K);
+
+    const metrics = await (await get(`${base}/metrics`)).text();
+    await promtool(metrics);
+    assertEquals(metric(metrics, "gmon_goroutines_live", pid, "main.leak"), K);
+    assertEquals(metric(metrics, "gmon_goroutines_created_total", pid, "main.churn"), CHURN);
+    assertEquals(metric(metrics, "gmon_goroutines_exited_total", pid, "main.churn"), CHURN);
+    assertEquals(metric(metrics, "gmon_goroutine_lifetime_seconds_count", pid, "main.churn"), CHURN);
+
+    await gmon.waitFor((l) => {
+      const a = attrs(l);
+      return a.get("msg") === "leak report" && a.get("site") === "main.leak" && a.get("live") === String(K);
+    }, "a leak report naming main.leak");
+
+    // Released: every count of the two sites goes back to 0.
+    await leaker.send("release", "released");
+    await until("nothing live at main.leak", async () => atSite(await live(), "main.leak").length === 0);
+    const after = await pprofTraces(`${base}/debug/pprof/goroutine`);
+    assert(
+      !after.some((t) => t.frames[0] === "main.leak" || t.frames[0] === "main.churn"),
+      JSON.stringify(after),
+    );
+    const metrics2 = await (await get(`${base}/metrics`)).text();
+    await promtool(metrics2);
+    assertEquals(metric(metrics2, "gmon_goroutines_live", pid, "main.leak"), 0);
+    assertEquals(metric(metrics2, "gmon_goroutines_live", pid, "main.churn"), 0);
+    assertEquals(metric(metrics2, "gmon_goroutines_exited_total", pid, "main.leak"), K);
+    assertEquals(metric(metrics2, "gmon_goroutine_lifetime_seconds_count", pid, "main.leak"), K);
+
+    // The exits of the leaked goroutines name their creation stack and lifetime.
+    for (const g of leaked) {
+      const exit = await gmon.waitFor(
+        (l) => l.includes(` msg=runtime.goexit1 goroutine_id=${g.id} `) && l.endsWith(` pid=${pid}`),
+        `exit of ${g.id}`,
+      );
+      const a = attrs(exit);
+      assertEquals(a.get("created_stack_id"), String(g.stack_id));
+      assert(/^\d+(\.\d+)?(ns|µs|ms|s)$|^\d+m/.test(a.get("lifetime")!), exit);
+      assert(exit.indexOf(" created_stack_id=") > exit.indexOf(" stack.0="), exit);
+    }
+
+    await leaker.quit();
+    assertEquals(await gmon.stop(), 0);
+    const detached = gmon.lines.findIndex((l) => l.includes(" msg=detached "));
+    assertEquals(detached, gmon.lines.length - 1);
+    assert(gmon.lines[detached - 1].includes('msg="leak report"'), gmon.lines[detached - 1]);
+    assertEquals(gmon.stderr, "");
+    // The endpoint is gone with gmon.
+    await fetch(`${base}/metrics`).then((r) => r.body?.cancel()).then(
+      () => assert(false, "still serving"),
+      () => {},
+    );
+  } finally {
+    await leaker?.quit();
+    await gmon.stop("SIGKILL");
+  }
+  assertEquals(newLeftovers(before), []);
+});
+
+Deno.test("e2e endpoint: a port in use is one error line, status 1, nothing attached", async () => {
+  const bin = buildFixture("leaker");
+  const before = new Set(leftovers());
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (busy.addr as Deno.NetAddr).port;
+    const r = await runGmon(["-path", bin, "-pprof-port", String(port)]);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(r.stdout, "");
+    const lines = r.stderr.trimEnd().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assert(lines[0].startsWith(`gmon: serve the endpoint on 127.0.0.1:${port}: `), lines[0]);
+    assertEquals(newLeftovers(before), []);
+  } finally {
+    busy.close();
+  }
+});
