@@ -35,6 +35,7 @@ const LIBC_SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  geteuid: { parameters: [], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libbpf = Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];

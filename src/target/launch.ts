@@ -50,7 +50,7 @@ export function resolveProgram(prog: string): string {
 export async function startStopped(path: string, args: string[]): Promise<Launched> {
   const uid = Deno.env.get("SUDO_UID");
   const gid = Deno.env.get("SUDO_GID");
-  const asUser = uid !== undefined && gid !== undefined && Deno.uid() === 0 && uid !== "0"
+  const asUser = uid !== undefined && gid !== undefined && c().geteuid() === 0 && uid !== "0"
     ? ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--init-groups", "--"]
     : [];
   const script = 'kill -STOP $$; exec "$@"';

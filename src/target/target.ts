@@ -29,16 +29,13 @@ export function openTarget(path: string): Target {
   }
   if (st.isDirectory) throw new Error(`${path} is a directory, not a Go executable`);
   if (!st.isFile) throw new Error(`${path} is not a regular file`);
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (e) {
-    throw new Error(`${path}: ${describe(e)}`);
-  }
   let image: Image;
   try {
-    image = TargetImage.open(bytes);
+    image = TargetImage.openFile(path);
   } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      throw new Error(`${path}: ${describe(e)}`);
+    }
     throw new Error(`${path}: ${(e as Error).message}`);
   }
   const info = image.info();

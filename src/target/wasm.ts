@@ -218,15 +218,40 @@ export class TargetImage {
    *   "ELF for aarch64, not x86-64", "not a Go program (...)", "truncated or malformed ELF: ...".
    */
   static open(elf: Uint8Array, options?: Uint8Array | OpenOptions): TargetImage {
+    return TargetImage.#load(elf.length, (dest) => dest.set(elf), options);
+  }
+
+  /**
+   * Like {@link TargetImage.open}, reading the file at `path` straight into the module's memory: a
+   * big executable is held once, not also as a JS copy.
+   */
+  static openFile(path: string, options?: Uint8Array | OpenOptions): TargetImage {
+    using file = Deno.openSync(path);
+    const size = file.statSync().size;
+    return TargetImage.#load(size, (dest) => {
+      let off = 0;
+      while (off < size) {
+        const n = file.readSync(dest.subarray(off));
+        if (n === null) throw new Error(`${path}: shorter than its size`);
+        off += n;
+      }
+    }, options);
+  }
+
+  static #load(
+    len: number,
+    fill: (dest: Uint8Array) => void,
+    options?: Uint8Array | OpenOptions,
+  ): TargetImage {
     const { wasm, source = "auto" }: OpenOptions = options instanceof Uint8Array
       ? { wasm: options }
       : options ?? {};
     const image = new TargetImage(bindExports(new WebAssembly.Instance(compile(wasm), {})));
     image.#call(() => {
-      const ptr = image.#wasm.gmon_alloc(elf.length) >>> 0;
-      new Uint8Array(image.#wasm.memory.buffer, ptr, elf.length).set(elf);
+      const ptr = image.#wasm.gmon_alloc(len) >>> 0;
+      fill(new Uint8Array(image.#wasm.memory.buffer, ptr, len));
       // gmon_open owns the buffer from here on, including on failure.
-      return image.#wasm.gmon_open(ptr, elf.length);
+      return image.#wasm.gmon_open(ptr, len);
     });
     if (source !== "auto") image.#call(() => image.#wasm.gmon_set_source(SOURCE_CODES[source]));
     return image;
