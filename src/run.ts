@@ -211,7 +211,9 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
     let signals = 0;
     const onSignal = (signal: Deno.Signal) => () => {
       if (++signals > 1) {
-        // A second Ctrl-C: leave now. Links and maps are file descriptors: the kernel detaches them.
+        // A second Ctrl-C: leave now, taking a launched program along. Links and maps are file
+        // descriptors: the kernel detaches them.
+        launched?.signal("SIGKILL");
         Deno.exit(130);
       }
       // In launch mode the program decides: it gets the signal, and its end ends the session.

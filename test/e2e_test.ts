@@ -169,6 +169,31 @@ Deno.test("e2e: -pid traces that process only and ends when it exits", async () 
   assertEquals(leftovers(), []);
 });
 
+Deno.test("e2e: stacks deeper than the kernel's 127 frames are marked truncated", async () => {
+  const bin = buildFixture("spawner");
+  const gmon = new Gmon(["-path", bin]);
+  try {
+    await gmon.attached();
+    const spawned = await runSpawner(bin, ["-rounds", "1", "-depth", "200"]);
+    const deep = spawned.find((s) => s.func === "main.recurse")!;
+    const line = await gmon.waitFor(
+      (l) => l.includes(`msg=runtime.newproc1 goroutine_id=${deep.goid} `),
+      "deep",
+    );
+    assertEquals(attrs(line).get("stack_truncated"), "true");
+    const others = spawned.filter((s) => s !== deep).map((s) =>
+      gmon.lines.find((l) => l.includes(`msg=runtime.newproc1 goroutine_id=${s.goid} `))
+    );
+    assert(
+      others.every((l) => l !== undefined && !l.includes("stack_truncated")),
+      "shallow stacks are whole",
+    );
+    assertEquals(await gmon.stop(), 0);
+  } finally {
+    await gmon.stop("SIGKILL");
+  }
+});
+
 Deno.test("e2e: -level WARN logs no events but still traces and summarises", async () => {
   const bin = buildFixture("spawner");
   const gmon = new Gmon(["-path", bin, "-level", "WARN"]);

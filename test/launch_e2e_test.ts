@@ -116,3 +116,41 @@ Deno.test("demo: the README's first command shows the leak and ends with the lea
   assert(Number(detached.get("live")) >= 20, out.at(-1));
   assertEquals(leftovers(), []);
 });
+
+Deno.test("launch: a second Ctrl-C forces the exit, program and probes gone", async () => {
+  const bin = buildFixture("spawner");
+  const child = new Deno.Command(`${root}/scripts/gmon`, {
+    args: ["--", bin, "-wait", "-ignore-int"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const r = await reader.read();
+    if (r.done) break;
+    out += r.value;
+  }
+  assert(out.startsWith("ready"), out);
+  const prog = Number(
+    /^(\d+)/.exec(Deno.readTextFileSync(`/proc/${child.pid}/task/${child.pid}/children`))?.[1],
+  );
+  child.kill("SIGINT"); // forwarded; the program ignores it
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill("SIGINT");
+  const status = await child.status;
+  await reader.cancel();
+  await child.stdin.close().catch(() => {});
+  await child.stderr.cancel();
+  assertEquals(status.code, 130);
+  await new Promise((r) => setTimeout(r, 100));
+  let alive = true;
+  try {
+    alive = !Deno.readTextFileSync(`/proc/${prog}/stat`).includes(") Z ");
+  } catch {
+    alive = false;
+  }
+  assertEquals(alive, false, "the launched program is gone");
+  assertEquals(leftovers(), []);
+});
