@@ -3,6 +3,7 @@
  * go tool pprof, promtool and /goroutines must see exactly the leak, and nothing once it is released.
  */
 import { assert, assertEquals } from "./assert.ts";
+import { promtool } from "./promtool.ts";
 import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
 import { parseTraces } from "./pprof_traces.ts";
 
@@ -114,20 +115,10 @@ async function pprofTraces(url: string) {
   }
 }
 
-async function promtool(text: string): Promise<string> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const r = await child.output();
-  const dec = new TextDecoder();
-  assertEquals(r.code, 0, dec.decode(r.stdout) + dec.decode(r.stderr));
-  return dec.decode(r.stdout) + dec.decode(r.stderr);
+/** promtool must accept the exposition. */
+async function checkMetrics(text: string): Promise<void> {
+  const r = await promtool(text);
+  assertEquals(r.code, 0, r.out);
 }
 
 function metric(text: string, name: string, pid: number, site: string): number | undefined {
@@ -186,7 +177,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
     assertEquals(debug2.split("\ncreated by main.leak\n").length - 1, K);
 
     const metrics = await (await get(`${base}/metrics`)).text();
-    await promtool(metrics);
+    await checkMetrics(metrics);
     assertEquals(metric(metrics, "gmon_goroutines_live", pid, "main.leak"), K);
     assertEquals(metric(metrics, "gmon_goroutines_created_total", pid, "main.churn"), CHURN);
     assertEquals(metric(metrics, "gmon_goroutines_exited_total", pid, "main.churn"), CHURN);
@@ -206,7 +197,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
       JSON.stringify(after),
     );
     const metrics2 = await (await get(`${base}/metrics`)).text();
-    await promtool(metrics2);
+    await checkMetrics(metrics2);
     assertEquals(metric(metrics2, "gmon_goroutines_live", pid, "main.leak"), 0);
     assertEquals(metric(metrics2, "gmon_goroutines_live", pid, "main.churn"), 0);
     assertEquals(metric(metrics2, "gmon_goroutines_exited_total", pid, "main.leak"), K);

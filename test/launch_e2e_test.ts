@@ -6,6 +6,17 @@ import { attrs, buildFixture, leftovers, parseSpawned, root } from "./harness.ts
 
 const dec = new TextDecoder();
 
+/** Reads until the first newline (or the end): the program's "ready" line. */
+async function firstLine(reader: ReadableStreamDefaultReader<string>): Promise<string> {
+  let out = "";
+  while (!out.includes("\n")) {
+    const r = await reader.read();
+    if (r.done) break;
+    out += r.value;
+  }
+  return out;
+}
+
 Deno.test("launch: probes attached before any Go code runs; stdio passed through; the program's status", async () => {
   const bin = buildFixture("spawner");
   const r = await new Deno.Command(`${root}/scripts/gmon`, {
@@ -41,12 +52,7 @@ Deno.test("launch: SIGTERM is forwarded; under sudo the program runs as the invo
     stderr: "piped",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const r = await reader.read();
-    if (r.done) break;
-    out += r.value;
-  }
+  const out = await firstLine(reader);
   if (out.trim() !== "ready uid=65534") {
     child.kill("SIGKILL");
     throw new Error(
@@ -126,12 +132,7 @@ Deno.test("launch: a second Ctrl-C forces the exit, program and probes gone", as
     stderr: "piped",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const r = await reader.read();
-    if (r.done) break;
-    out += r.value;
-  }
+  const out = await firstLine(reader);
   assert(out.startsWith("ready"), out);
   const prog = Number(
     /^(\d+)/.exec(Deno.readTextFileSync(`/proc/${child.pid}/task/${child.pid}/children`))?.[1],

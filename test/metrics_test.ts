@@ -3,22 +3,7 @@ import { boundSites, metricsText, OTHER } from "../src/output/metrics.ts";
 import { LeakReport } from "../src/output/report.ts";
 import { handle, serve } from "../src/output/http.ts";
 import { fakeView, scene } from "./fake_view.ts";
-
-/** `promtool check metrics` on `text`: its exit status and what it said. */
-async function promtool(text: string): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const r = await child.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
+import { promtool } from "./promtool.ts";
 
 /** The samples of a text exposition: `name{labels}` -> value. */
 function samples(text: string): Map<string, number> {
