@@ -60,7 +60,7 @@ console.log(
 );
 console.log(
   `  gmon RSS at attach: peak ${median(rss).toFixed(0)} MiB; now ${median(anon).toFixed(0)} MiB anonymous ` +
-    `(heap, WASM) + ${median(shared).toFixed(0)} MiB file/shared (deno's binary, the BPF ring mapped twice)`,
+    `(heap, WASM) + ${median(shared).toFixed(0)} MiB file/shared (deno's binary, the BPF ring buffer)`,
 );
 
 // Symbolization: PCs of real call sites (return addresses) across the whole binary.

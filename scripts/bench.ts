@@ -7,7 +7,7 @@
  * - drain: gmon's CPU per event at -level WARN (state kept, nothing logged) and with logging to a file.
  * - httpd: requests/s of a Go HTTP server (a goroutine per connection) bare, under gmon, under the seed.
  *
- * Usage: scripts/bench [-runs R] [-n GOROUTINES]
+ * Usage: scripts/bench [--runs R] [--n GOROUTINES] [--only spawn,drain,httpd]
  */
 import { parseArgs } from "node:util";
 import { bpfObject } from "../src/assets.ts";
@@ -18,9 +18,14 @@ import { openTarget } from "../src/target/target.ts";
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const { values } = parseArgs({
   args: Deno.args,
-  options: { runs: { type: "string", default: "5" }, n: { type: "string", default: "200000" } },
+  options: {
+    runs: { type: "string", default: "5" },
+    n: { type: "string", default: "200000" },
+    only: { type: "string", default: "spawn,drain,httpd" },
+  },
 });
 const RUNS = Number(values.runs);
+const ONLY = new Set(values.only.split(","));
 const N = Number(values.n);
 const dec = new TextDecoder();
 const tmp = Deno.makeTempDirSync({ prefix: "gmon-bench-" });
@@ -227,35 +232,43 @@ console.log(
     `${navigator.hardwareConcurrency} CPUs, kernel ${Deno.osRelease()}, ${new Date().toISOString()}`,
 );
 
-const s = await compare(`spawn: ${N} goroutines`, spawn, ["-n", String(N)], "ns/goroutine");
-const added = { gmon: s.gmon - s.bare, seed: s.seed - s.bare };
-console.log(
-  `  added per goroutine: gmon ${(added.gmon / 1000).toFixed(2)} us, seed ${
-    (added.seed / 1000).toFixed(2)
-  } us`,
-);
-console.log(`  ratio gmon/seed added cost: ${(added.gmon / added.seed).toFixed(3)} (goal <= 0.25)`);
-
-console.log(`\ndrain: gmon CPU per event, ${N * 5} goroutines`);
-for (const level of ["WARN", "INFO"]) {
-  const r = await runOnce("gmon", spawn, ["-n", String(N * 5)], level);
-  const events = r.events ?? 0;
-  const perSec = events / ((r.gmonCpuMs ?? 1) / 1000);
+if (ONLY.has("spawn")) {
+  const s = await compare(`spawn: ${N} goroutines`, spawn, ["-n", String(N)], "ns/goroutine");
+  const added = { gmon: s.gmon - s.bare, seed: s.seed - s.bare };
   console.log(
-    `  -level ${level.padEnd(4)} ${events} events, lost ${r.lost}, gmon CPU ${r.gmonCpuMs} ms ` +
-      `(${(perSec / 1e6).toFixed(2)} M events per CPU-second), peak RSS ${(r.rssKb! / 1024).toFixed(0)} MiB`,
+    `  added per goroutine: gmon ${(added.gmon / 1000).toFixed(2)} us, seed ${
+      (added.seed / 1000).toFixed(2)
+    } us`,
   );
+  console.log(`  ratio gmon/seed added cost: ${(added.gmon / added.seed).toFixed(3)} (goal <= 0.25)`);
 }
 
-const h = await compare(
-  "httpd: 8 clients, new connection per request, 2 s",
-  httpd,
-  ["-c", "8", "-d", "2s"],
-  "req/s",
-);
-console.log(
-  `  gmon ${(h.gmon / h.bare * 100).toFixed(1)}% of bare, seed ${
-    (h.seed / h.bare * 100).toFixed(1)
-  }% of bare`,
-);
+if (ONLY.has("drain")) {
+  console.log(`\ndrain: gmon CPU per event, ${N * 5} goroutines`);
+  for (const level of ["WARN", "INFO"]) {
+    const r = await runOnce("gmon", spawn, ["-n", String(N * 5)], level);
+    const events = r.events ?? 0;
+    const perSec = events / ((r.gmonCpuMs ?? 1) / 1000);
+    console.log(
+      `  -level ${level.padEnd(4)} ${events} events, lost ${r.lost}, gmon CPU ${r.gmonCpuMs} ms ` +
+        `(${(perSec / 1e6).toFixed(2)} M events per CPU-second), peak RSS ${
+          (r.rssKb! / 1024).toFixed(0)
+        } MiB`,
+    );
+  }
+}
+
+if (ONLY.has("httpd")) {
+  const h = await compare(
+    "httpd: 8 clients, new connection per request, 2 s",
+    httpd,
+    ["-c", "8", "-d", "2s"],
+    "req/s",
+  );
+  console.log(
+    `  gmon ${(h.gmon / h.bare * 100).toFixed(1)}% of bare, seed ${
+      (h.seed / h.bare * 100).toFixed(1)
+    }% of bare`,
+  );
+}
 Deno.removeSync(tmp, { recursive: true });

@@ -23,8 +23,11 @@ import { checkProcess } from "./target/process.ts";
 import { processAlive } from "./target/procfs.ts";
 import { openTarget } from "./target/target.ts";
 
-/** 64 MiB of 40-1056 byte records holds a burst of ~500k goroutines while the reader is busy. */
-const RING_BYTES = 64 << 20;
+/**
+ * 32 MiB of 40-1056 byte records: scripts/bench's burst of 1M goroutines, every event logged to a file,
+ * loses none; a larger ring would only add to gmon's RSS (its pages are mapped into gmon).
+ */
+const RING_BYTES = 32 << 20;
 /** Probes don't wake the reader (see bpf/gmon.bpf.c): it polls this often. */
 const POLL_MS = 5;
 /** How often to look for lost records and exited processes. */

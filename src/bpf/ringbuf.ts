@@ -1,8 +1,9 @@
 /**
  * A reader of a BPF ring buffer straight from its mapped pages: no libbpf callback per record, no copy.
  * Kernel layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (ours to write); from page 1
- * the producer position, then the data area mapped twice in a row, so a record that wraps around the
- * end reads as contiguous bytes.
+ * the producer position, then the data area. The kernel lets the data area be mapped twice in a row so
+ * that wrapping records read contiguously; gmon maps it once (RSS counts a double mapping twice) and
+ * copies the rare record that wraps into a scratch buffer.
  *
  * @module
  */
@@ -29,7 +30,11 @@ export class RingReader {
   readonly #consumer: BigUint64Array;
   readonly #producer: BigUint64Array;
   readonly #view: DataView;
+  readonly #data: Uint8Array;
   readonly #words: Int32Array;
+  /** Where a record that wraps around the end of the data area is put back together. */
+  readonly #scratch = new Uint8Array(1 << 16);
+  readonly #scratchView = new DataView(this.#scratch.buffer);
   #closed = false;
 
   /** Maps the ring of map fd `fd`, whose max_entries (a power of two pages) is `size`. */
@@ -38,15 +43,16 @@ export class RingReader {
     this.#size = size;
     this.#consumerPtr = map(this.#page, PROT_READ | PROT_WRITE, fd, 0);
     try {
-      this.#producerPtr = map(this.#page + 2 * size, PROT_READ, fd, this.#page);
+      this.#producerPtr = map(this.#page + size, PROT_READ, fd, this.#page);
     } catch (e) {
       c().munmap(this.#consumerPtr, BigInt(this.#page));
       throw e;
     }
     this.#consumer = new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(this.#consumerPtr, 8));
     this.#producer = new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, 8));
-    const data = Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, 2 * size, this.#page);
+    const data = Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, size, this.#page);
     this.#view = new DataView(data);
+    this.#data = new Uint8Array(data);
     this.#words = new Int32Array(data);
   }
 
@@ -64,7 +70,17 @@ export class RingReader {
       const hdr = Atomics.load(this.#words, at >> 2) >>> 0;
       if (hdr & BUSY) break;
       const len = hdr & 0x3fff_ffff;
-      if (!(hdr & DISCARD)) sink(this.#view, at + HEADER, len);
+      if (!(hdr & DISCARD)) {
+        // Headers are 8-byte aligned in a power-of-two area: only the payload can wrap.
+        const start = (at + HEADER) & mask;
+        if (start + len <= this.#size) sink(this.#view, start, len);
+        else if (len <= this.#scratch.length) {
+          const first = this.#size - start;
+          this.#scratch.set(this.#data.subarray(start, this.#size));
+          this.#scratch.set(this.#data.subarray(0, len - first), first);
+          sink(this.#scratchView, 0, len);
+        }
+      }
       count++;
       cons += (len + HEADER + 7) & ~7;
       if (cons - released >= RELEASE_EVERY) {
@@ -80,7 +96,7 @@ export class RingReader {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    c().munmap(this.#producerPtr, BigInt(this.#page + 2 * this.#size));
+    c().munmap(this.#producerPtr, BigInt(this.#page + this.#size));
     c().munmap(this.#consumerPtr, BigInt(this.#page));
   }
 }
