@@ -36,7 +36,18 @@ export const NOW_NS = 100e9;
 
 /** A view over a fresh state; `epochMs` maps monotonic 0 to 2026-11-27T06:00:00Z. */
 export function fakeView(stacks: string[][] = STACKS): StateView & { live: LiveGoroutines } {
-  const entries: StackEntry[] = stacks.map((frames, i) => ({ id: i + 1, frames, attrs: "" }));
+  // One physical frame per frame, at made-up addresses, but the first two frames of a stack, which
+  // stand for an inlined call and its caller at one PC, as Go's inliner makes them.
+  const entries: StackEntry[] = stacks.map((frames, i) => ({
+    id: i + 1,
+    frames,
+    pcs: frames.length < 3 ? frames.map((_, j) => ({ addr: 0x401000 + 0x1000 * i + 0x10 * j, frames: 1 })) : [
+      { addr: 0x401000 + 0x1000 * i, frames: 1 },
+      { addr: 0x401010 + 0x1000 * i, frames: 2 },
+      ...frames.slice(3).map((_, j) => ({ addr: 0x401020 + 0x1000 * i + 0x10 * j, frames: 1 })),
+    ],
+    attrs: "",
+  }));
   const live = new LiveGoroutines((id) => siteOf(entries[id - 1]?.frames ?? []));
   const base = Date.parse("2026-11-27T06:00:00Z");
   return {

@@ -147,7 +147,12 @@ Deno.test("state: a million live goroutines fit the memory budget", async () => 
 
 Deno.test("exit lines: created_stack_id and lifetime after the seed's attributes, for goroutines seen created", () => {
   const lines = new EventLines(true);
-  const exitStack = { id: 1, frames: [], attrs: ' stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475"' };
+  const exitStack = {
+    id: 1,
+    frames: [],
+    pcs: [],
+    attrs: ' stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475"',
+  };
   const ms = Date.parse("2026-11-27T06:12:58.990Z");
   assertEquals(
     lines.exited(ms, 1937, exitStack, 4242, 7, 1_503_000_000),

@@ -5,22 +5,44 @@
  * Where Go's profile counts goroutines by their current stack, gmon's counts them by the stack that
  * created them, which it saw whole. Stacks start at the `go` statement's frame (runtime.newproc, the
  * same in every stack, is left out) so that pprof's leaf, the "flat" column, names creation sites.
- * Our stacks are frames, not PCs: each frame is one Location with one Line (Go writes inlined frames of
- * one PC as several Lines of one Location; the frames' PCs aren't kept, so they can't be grouped), and
- * addresses are the locations' ids, not PCs.
+ * As Go writes them, each physical frame is one Location at its address (in the executable's file, as
+ * looked up: a return address less one), its inlined calls Lines of that Location, innermost first.
  *
  * @module
  */
+import { creatorFrames } from "../state/live.ts";
 import { siteFrames, splitFrame, type StateView } from "../state/view.ts";
+import type { StackEntry } from "../symbolize/stacks.ts";
 import { ProtoWriter } from "./proto.ts";
 import { formatDuration } from "./slog.ts";
+
+/** A physical frame: its address and its frames, inlined calls first. */
+interface Location {
+  addr: number;
+  frames: readonly string[];
+}
 
 /** One sample: live goroutines of one creation stack in one process. */
 interface Sample {
   pid: number;
   stackId: number;
   live: number;
-  frames: readonly string[];
+  locations: Location[];
+}
+
+/** The stack's physical frames from the `go` statement's on (the creator frames left out). */
+function locationsOf(entry: StackEntry | undefined): Location[] {
+  if (entry === undefined) return [];
+  let skip = creatorFrames(entry.frames);
+  const out: Location[] = [];
+  let at = 0;
+  for (const pc of entry.pcs) {
+    const frames = entry.frames.slice(at + Math.min(skip, pc.frames), at + pc.frames);
+    skip = Math.max(0, skip - pc.frames);
+    at += pc.frames;
+    if (frames.length > 0) out.push({ addr: pc.addr, frames });
+  }
+  return out;
 }
 
 function samples(view: StateView): Sample[] {
@@ -31,24 +53,25 @@ function samples(view: StateView): Sample[] {
       pid: s.pid,
       stackId: s.stackId,
       live: s.live,
-      frames: siteFrames(view.stack(s.stackId)?.frames ?? []),
+      locations: locationsOf(view.stack(s.stackId)),
     });
   }
   // As Go: most goroutines first; then stable by pid and stack.
   return out.sort((a, b) => b.live - a.live || a.pid - b.pid || a.stackId - b.stackId);
 }
 
-/** Distinct frames, numbered from 1 (location ids; the debug texts' addresses). */
-class FrameIds {
+/** Distinct locations, numbered from 1. */
+class LocationIds {
   readonly ids = new Map<string, number>();
-  readonly frames: string[] = [];
+  readonly locations: Location[] = [];
 
-  id(frame: string): number {
-    let id = this.ids.get(frame);
+  id(loc: Location): number {
+    const key = loc.addr + "\n" + loc.frames.join("\n");
+    let id = this.ids.get(key);
     if (id === undefined) {
-      this.frames.push(frame);
-      id = this.frames.length;
-      this.ids.set(frame, id);
+      this.locations.push(loc);
+      id = this.locations.length;
+      this.ids.set(key, id);
     }
     return id;
   }
@@ -73,10 +96,10 @@ export function goroutineProfile(view: StateView, nowEpochMs = Date.now()): Uint
     w.end();
   };
   valueType(1); // sample_type
-  const locs = new FrameIds();
+  const locs = new LocationIds();
   for (const s of samples(view)) {
     w.begin(2); // sample
-    w.packed(1, s.frames.map((f) => locs.id(f)));
+    w.packed(1, s.locations.map((l) => locs.id(l)));
     w.packed(2, [s.live]);
     w.begin(3); // label
     w.uint(1, str("pid"));
@@ -91,22 +114,25 @@ export function goroutineProfile(view: StateView, nowEpochMs = Date.now()): Uint
   w.end();
   const funcs = new Map<string, number>();
   const funcList: { name: string; file: string }[] = [];
-  locs.frames.forEach((frame, i) => {
-    const { func, file, line } = splitFrame(frame);
-    const key = func + "\n" + file;
-    let fid = funcs.get(key);
-    if (fid === undefined) {
-      funcList.push({ name: func, file });
-      fid = funcList.length;
-      funcs.set(key, fid);
-    }
+  locs.locations.forEach((loc, i) => {
     w.begin(4); // location
     w.uint(1, i + 1);
     w.uint(2, 1);
-    w.begin(4); // line
-    w.uint(1, fid);
-    w.uint(2, line);
-    w.end();
+    w.uint(3, loc.addr);
+    for (const frame of loc.frames) {
+      const { func, file, line } = splitFrame(frame);
+      const key = func + "\n" + file;
+      let fid = funcs.get(key);
+      if (fid === undefined) {
+        funcList.push({ name: func, file });
+        fid = funcList.length;
+        funcs.set(key, fid);
+      }
+      w.begin(4); // line
+      w.uint(1, fid);
+      w.uint(2, line);
+      w.end();
+    }
     w.end();
   });
   funcList.forEach((f, i) => {
@@ -129,18 +155,18 @@ export function goroutineProfile(view: StateView, nowEpochMs = Date.now()): Uint
 /** Go's debug=1 text: `goroutine profile: total N`, then per stack `K @ addr...` and its frames. */
 export function goroutineText(view: StateView): string {
   const all = samples(view);
-  const locs = new FrameIds();
   let total = 0;
   for (const s of all) total += s.live;
   let out = `goroutine profile: total ${total}\n`;
   for (const s of all) {
-    const ids = s.frames.map((f) => locs.id(f));
-    out += `${s.live} @` + ids.map((id) => " 0x" + id.toString(16)).join("") + "\n";
+    out += `${s.live} @` + s.locations.map((l) => " 0x" + l.addr.toString(16)).join("") + "\n";
     out += `# labels: {"pid":"${s.pid}"}\n`;
-    s.frames.forEach((frame, i) => {
-      const { func, file, line } = splitFrame(frame);
-      out += `#\t0x${ids[i].toString(16)}\t${func}\t${file}:${line}\n`;
-    });
+    for (const loc of s.locations) {
+      for (const frame of loc.frames) {
+        const { func, file, line } = splitFrame(frame);
+        out += `#\t0x${loc.addr.toString(16)}\t${func}\t${file}:${line}\n`;
+      }
+    }
     out += "\n";
   }
   return out;

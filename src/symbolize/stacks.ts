@@ -32,6 +32,11 @@ export interface StackEntry {
   /** The frames, `func at file:line`, innermost first. */
   frames: string[];
   /**
+   * The physical frames behind {@link StackEntry.frames}: each one's address (in the file, as looked up:
+   * a return address less one) and how many of the frames, inlined calls first, it stands for.
+   */
+  pcs: { addr: number; frames: number }[];
+  /**
    * The stack's attributes, encoded once in the table's format: `stack_id` then the frames as
    * `slog.Group("stack", "0", f0, "1", f1, ...)`: ` stack_id=N stack.0="..." stack.K="..."` in text,
    * `,"stack_id":N,"stack":{"0":"...","K":"..."}` in JSON (no `stack` at all when there are no frames).
@@ -97,7 +102,7 @@ export class StackTable {
   }
 
   /** Frames of `pcs`, of which the first `exact` are instruction addresses and the rest returns. */
-  #framesOf(pcs: ArrayLike<number>, exact: number): string[] {
+  #framesOf(pcs: ArrayLike<number>, exact: number): Pick<StackEntry, "frames" | "pcs"> {
     // A return address points after its call, maybe at the next line or function: look up pc-1, as
     // runtime.CallersFrames does.
     const keys = Array.from(pcs, (pc, i) => i < exact ? pc : pc - 1);
@@ -117,17 +122,26 @@ export class StackTable {
     while (skip < out.length - 1 && PROBE_SITE_FRAMES.has(out[skip].slice(0, out[skip].indexOf(" at ")))) {
       skip++;
     }
-    return out.slice(skip);
+    // The physical frames left once the hidden ones are skipped (which may cut into the first).
+    const physical: StackEntry["pcs"] = [];
+    let seen = 0;
+    for (const k of keys) {
+      const n = this.#pcFrames.get(k)!.length;
+      const kept = Math.min(n, seen + n - skip);
+      if (kept > 0) physical.push({ addr: k, frames: kept });
+      seen += n;
+    }
+    return { frames: out.slice(skip), pcs: physical };
   }
 
-  #entryFor(frames: string[]): StackEntry {
+  #entryFor({ frames, pcs }: Pick<StackEntry, "frames" | "pcs">): StackEntry {
     const text = frames.join("\n");
     let entry = this.#byText.get(text);
     if (entry === undefined) {
       const id = this.#entries.length + 1;
       const attrs = this.#enc.attr("stack_id", id) +
         this.#enc.group("stack", frames.map((f, i) => [String(i), f] as const));
-      entry = { id, frames, attrs };
+      entry = { id, frames, pcs, attrs };
       this.#entries.push(entry);
       this.#byText.set(text, entry);
     }
