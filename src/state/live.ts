@@ -343,17 +343,11 @@ export class LiveGoroutines {
   /** The earliest creation time (ns) of a live goroutine per `pid site` key (a scan of every slot). */
   oldestBySite(): Map<string, number> {
     const out = new Map<string, number>();
-    let t: ProcessTable | undefined;
-    for (let slot = 0; slot < this.#top; slot++) {
-      const a = this.#agg[slot];
-      if (a < 0) continue;
-      const pid = this.#pid[slot];
-      if (t?.pid !== pid) t = this.#byPid.get(pid)!;
-      const key = pid + " " + t.siteNames[t.stackSite[a]];
-      const born = this.#born[slot];
+    this.forEachLive((pid, _goid, born, stackId) => {
+      const key = pid + " " + this.siteOfStack(stackId);
       const prev = out.get(key);
       if (prev === undefined || born < prev) out.set(key, born);
-    }
+    });
     return out;
   }
 
