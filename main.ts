@@ -41,4 +41,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // A failure outside main's own try (a timer's callback, a stray promise): still one line, status 1;
+  // the kernel detaches the probes with the process's file descriptors.
+  const die = (e: unknown) => {
+    Deno.stderr.writeSync(new TextEncoder().encode(`gmon: internal error: ${(e as Error)?.message ?? e}\n`));
+    Deno.exit(1);
+  };
+  globalThis.addEventListener("error", (ev) => {
+    ev.preventDefault();
+    die(ev.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (ev) => {
+    ev.preventDefault();
+    die(ev.reason);
+  });
+  Deno.exit(await main(Deno.args));
+}
