@@ -3,6 +3,7 @@
  * go tool pprof, promtool and /goroutines must see exactly the leak, and nothing once it is released.
  */
 import { assert, assertEquals } from "./assert.ts";
+import type { GoroutineJson } from "../src/output/json.ts";
 import { promtool } from "./promtool.ts";
 import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
 import { parseTraces } from "./pprof_traces.ts";
@@ -73,15 +74,8 @@ class Leaker {
   }
 }
 
-interface Live {
-  id: number;
-  pid: number;
-  created_at: string;
-  age_seconds: number;
-  site: string;
-  stack_id: number;
-  stack: string[];
-}
+/** A row of /goroutines. */
+type Live = GoroutineJson;
 
 async function get(url: string): Promise<Response> {
   const r = await fetch(url);

@@ -6,6 +6,22 @@ import { attrs, buildFixture, leftovers, parseSpawned, root } from "./harness.ts
 
 const dec = new TextDecoder();
 
+/**
+ * gmon launching the spawner fixture with `-wait` (and `args` around it), stdio piped; returns once the
+ * program has said its first line.
+ */
+async function launchWaiting(args: string[], env: Record<string, string> = {}) {
+  const child = new Deno.Command(`${root}/scripts/gmon`, {
+    args,
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  return { child, reader, out: await firstLine(reader) };
+}
+
 /** Reads until the first newline (or the end): the program's "ready" line. */
 async function firstLine(reader: ReadableStreamDefaultReader<string>): Promise<string> {
   let out = "";
@@ -44,15 +60,10 @@ Deno.test("launch: SIGTERM is forwarded; under sudo the program runs as the invo
   Deno.chmodSync(dir, 0o755);
   const bin = `${dir}/spawner`;
   Deno.copyFileSync(buildFixture("spawner"), bin);
-  const child = new Deno.Command(`${root}/scripts/gmon`, {
-    args: ["-o", `${dir}/gmon.log`, "--", bin, "-wait"],
-    env: { SUDO_UID: "65534", SUDO_GID: "65534" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const out = await firstLine(reader);
+  const { child, reader, out } = await launchWaiting(["-o", `${dir}/gmon.log`, "--", bin, "-wait"], {
+    SUDO_UID: "65534",
+    SUDO_GID: "65534",
+  });
   if (out.trim() !== "ready uid=65534") {
     child.kill("SIGKILL");
     throw new Error(
@@ -125,14 +136,7 @@ Deno.test("demo: the README's first command shows the leak and ends with the lea
 
 Deno.test("launch: a second Ctrl-C forces the exit, program and probes gone", async () => {
   const bin = buildFixture("spawner");
-  const child = new Deno.Command(`${root}/scripts/gmon`, {
-    args: ["--", bin, "-wait", "-ignore-int"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const out = await firstLine(reader);
+  const { child, reader, out } = await launchWaiting(["--", bin, "-wait", "-ignore-int"]);
   assert(out.startsWith("ready"), out);
   const prog = Number(
     /^(\d+)/.exec(Deno.readTextFileSync(`/proc/${child.pid}/task/${child.pid}/children`))?.[1],

@@ -244,12 +244,17 @@ impl FileSyms {
     }
 }
 
+/// A loaded segment's file bytes with their start and end offsets; None if the header points outside.
+fn segment_bytes<'a>(data: &'a [u8], seg: &crate::elf::Segment) -> Option<(usize, usize, &'a [u8])> {
+    let start = usize::try_from(seg.offset).ok()?;
+    let end = start.checked_add(usize::try_from(seg.filesz).ok()?)?.min(data.len());
+    Some((start, end, data.get(start..end)?))
+}
+
 /// Scans the file-backed loaded segments for a table header that parses.
 fn scan(data: &[u8], facts: &ElfFacts) -> Option<(usize, usize, u64)> {
     for seg in &facts.segments {
-        let start = usize::try_from(seg.offset).ok()?;
-        let end = start.checked_add(usize::try_from(seg.filesz).ok()?)?.min(data.len());
-        let bytes = match data.get(start..end) {
+        let (start, end, bytes) = match segment_bytes(data, seg) {
             Some(v) => v,
             None => continue,
         };
@@ -269,10 +274,8 @@ fn scan(data: &[u8], facts: &ElfFacts) -> Option<(usize, usize, u64)> {
 /// followed by funcnametab's pointer (1.16+). Returns its address.
 fn find_moduledata(data: &[u8], facts: &ElfFacts, syms: &FileSyms, tab: u64, funcnametab: u64) -> Option<u64> {
     for seg in facts.segments.iter().filter(|s| s.flags & object::elf::PF_W != 0) {
-        let start = usize::try_from(seg.offset).ok()?;
-        let end = start.checked_add(usize::try_from(seg.filesz).ok()?)?.min(data.len());
-        let bytes = match data.get(start..end) {
-            Some(v) => v,
+        let bytes = match segment_bytes(data, seg) {
+            Some((_, _, v)) => v,
             None => continue,
         };
         let mut off = 0;
