@@ -5,8 +5,8 @@
  * @module
  */
 import { parseArgs } from "./src/cli.ts";
-import { encoding, Logger } from "./src/output/slog.ts";
-import { LineWriter } from "./src/output/writer.ts";
+import { encoding, Logger } from "./src/log/slog.ts";
+import { LineWriter } from "./src/log/writer.ts";
 import { trace } from "./src/run.ts";
 
 async function main(argv: string[]): Promise<number> {

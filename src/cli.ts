@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { formatDuration, quote } from "./output/slog.ts";
+import { formatDuration, quote } from "./log/slog.ts";
 
 /** slog level names accepted by `-level`. */
 export type Level = "DEBUG" | "INFO" | "WARN" | "ERROR";

@@ -3,7 +3,7 @@
  * go tool pprof, promtool and /goroutines must see exactly the leak, and nothing once it is released.
  */
 import { assert, assertEquals } from "./assert.ts";
-import type { GoroutineJson } from "../src/output/json.ts";
+import type { GoroutineJson } from "../src/endpoint/json.ts";
 import { promtool } from "./promtool.ts";
 import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
 import { parseTraces } from "./pprof_traces.ts";

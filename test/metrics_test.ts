@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "./assert.ts";
-import { boundSites, metricsText, OTHER } from "../src/output/metrics.ts";
-import { LeakReport } from "../src/output/report.ts";
-import { handle, serve } from "../src/output/http.ts";
+import { boundSites, metricsText, OTHER } from "../src/endpoint/metrics.ts";
+import { LeakReport } from "../src/log/report.ts";
+import { handle, serve } from "../src/endpoint/http.ts";
 import { fakeView, scene } from "./fake_view.ts";
 import { promtool } from "./promtool.ts";
 

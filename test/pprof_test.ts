@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "./assert.ts";
-import { gzip, ProtoWriter } from "../src/output/proto.ts";
-import { formatAge, goroutineDump, goroutineProfile, goroutineText } from "../src/output/pprof.ts";
+import { gzip, ProtoWriter } from "../src/endpoint/proto.ts";
+import { formatAge } from "../src/log/slog.ts";
+import { goroutineDump, goroutineProfile, goroutineText } from "../src/endpoint/pprof.ts";
 import { NOW_NS, scene } from "./fake_view.ts";
 import { parseTraces } from "./pprof_traces.ts";
 

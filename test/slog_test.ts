@@ -20,8 +20,8 @@ import {
   TEXT,
   textLine,
   textLineEncoded,
-} from "../src/output/slog.ts";
-import { EventLines } from "../src/output/events.ts";
+} from "../src/log/slog.ts";
+import { EventLines } from "../src/log/events.ts";
 import { StackTable } from "../src/symbolize/stacks.ts";
 import type { Level } from "../src/cli.ts";
 import { buildGoRef, removeGoRef, runGoRef } from "./goref.ts";

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "./assert.ts";
-import { EventLines, formatLifetime } from "../src/output/events.ts";
-import { formatDuration } from "../src/output/slog.ts";
+import { EventLines, formatLifetime } from "../src/log/events.ts";
+import { formatDuration } from "../src/log/slog.ts";
 import { LIFETIME_BUCKETS, LiveGoroutines, PREEXISTING, REPEAT, siteOf } from "../src/state/live.ts";
 
 Deno.test("state: creations, exits, pre-existing and repeated exits", () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { GoroutineRecord } from "../bpf/record.ts";
-import { type Encoding, TEXT } from "../output/slog.ts";
+import { type Encoding, TEXT } from "../log/slog.ts";
 import type { Frame } from "../target/wasm.ts";
 
 /** Symbolizes PCs (file addresses, already adjusted): one Frame[] per PC, innermost first. */

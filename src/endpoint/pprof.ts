@@ -14,7 +14,7 @@ import { creatorFrames } from "../state/live.ts";
 import { siteFrames, splitFrame, type StateView } from "../state/view.ts";
 import type { StackEntry } from "../symbolize/stacks.ts";
 import { ProtoWriter } from "./proto.ts";
-import { formatDuration } from "./slog.ts";
+import { formatAge } from "../log/slog.ts";
 
 /** A physical frame: its address and its frames, inlined calls first. */
 interface Location {
@@ -170,11 +170,6 @@ export function goroutineText(view: StateView): string {
     out += "\n";
   }
   return out;
-}
-
-/** An age for people: Go's duration format, to the millisecond. */
-export function formatAge(ns: number): string {
-  return formatDuration(Math.max(0, Math.round(ns / 1e6)) * 1e6);
 }
 
 /**

@@ -5,9 +5,8 @@
  *
  * @module
  */
-import type { Attr } from "./slog.ts";
+import { type Attr, formatAge } from "./slog.ts";
 import type { StateView } from "../state/view.ts";
-import { formatAge } from "./pprof.ts";
 
 /** Sites per report. */
 export const REPORT_SITES = 10;

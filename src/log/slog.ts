@@ -355,6 +355,11 @@ export function formatDuration(ns: number | bigint): string {
   return sign + hours + "h" + (mins % 60) + "m" + tail;
 }
 
+/** An age for people: Go's duration format, to the millisecond. */
+export function formatAge(ns: number): string {
+  return formatDuration(Math.max(0, Math.round(ns / 1e6)) * 1e6);
+}
+
 /**
  * {@link formatDuration} for the lifetimes of exit lines, in Number arithmetic (no BigInt per event):
  * whole non-negative nanoseconds below 2^53; anything else goes to formatDuration.
