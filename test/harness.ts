@@ -100,19 +100,49 @@ export async function runGmon(args: string[]): Promise<{ code: number; stdout: s
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
 }
 
-/** BPF programs and links of gmon's still in the kernel (bpftool's view), as text lines. */
+/**
+ * gmon's BPF programs still in the kernel (bpftool's view, one line each), leaving out those held by a
+ * gmon of another checkout (another worktree's tests may run beside these): a program held by nobody,
+ * by a process of this checkout, or by anything else counts.
+ */
 export function leftovers(): string[] {
   const progs = new Deno.Command("bpftool", { args: ["prog", "show"] }).outputSync();
   const text = new TextDecoder().decode(progs.stdout);
   const ours = text.split("\n").filter((l) => /name gmon_(create|exit)\b/.test(l));
-  const links = new Deno.Command("bpftool", { args: ["link", "show"] }).outputSync();
-  const linkText = new TextDecoder().decode(links.stdout);
-  const ids = new Set(ours.map((l) => l.split(":")[0].trim()));
-  const ourLinks = linkText.split("\n").filter((l) => {
-    const m = /prog (\d+)/.exec(l);
-    return m !== null && ids.has(m[1]);
+  if (ours.length === 0) return [];
+  const holders = progHolders();
+  return ours.filter((l) => {
+    const pids = holders.get(l.split(":")[0].trim()) ?? [];
+    return pids.length === 0 || pids.some((pid) => !otherCheckoutsGmon(pid));
   });
-  return [...ours, ...ourLinks];
+}
+
+/** prog id -> pids holding a file descriptor to it (from /proc/PID/fdinfo). */
+function progHolders(): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const p of Deno.readDirSync("/proc")) {
+    const pid = Number(p.name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${pid}/fdinfo`)) {
+        const info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd.name}`);
+        const id = /^prog_id:\s*(\d+)/m.exec(info)?.[1];
+        if (id !== undefined) out.set(id, [...(out.get(id) ?? []), pid]);
+      }
+    } catch { /* gone, or not ours to read */ }
+  }
+  return out;
+}
+
+/** A gmon started from another checkout's launcher (its deno runs that checkout's main.ts). */
+function otherCheckoutsGmon(pid: number): boolean {
+  try {
+    const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    const main = args.find((a) => a.endsWith("/main.ts"));
+    return main !== undefined && main !== `${root}/main.ts`;
+  } catch {
+    return false;
+  }
 }
 
 /** Parses a slog text line into its attributes (values unquoted). */
