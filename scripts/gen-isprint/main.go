@@ -1,8 +1,8 @@
-// Command gen-isprint writes src/output/isprint.ts: the ranges of runes Go's unicode.IsPrint accepts,
+// Command gen-isprint writes src/log/isprint.ts: the ranges of runes Go's unicode.IsPrint accepts,
 // asked of the Go that runs it, so that gmon's slog quoting follows Go's Unicode version rather than
 // the one of the JS engine.
 //
-//	go run ./scripts/gen-isprint > src/output/isprint.ts
+//	go run ./scripts/gen-isprint > src/log/isprint.ts
 package main
 
 import (

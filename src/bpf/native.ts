@@ -36,6 +36,9 @@ const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
   geteuid: { parameters: [], result: "u32" },
+  // (pid, local iovecs, count, remote iovecs, count, flags): reads another process's memory without
+  // stopping it (gmon's snapshot of goroutines).
+  process_vm_readv: { parameters: ["i32", "buffer", "usize", "buffer", "usize", "usize"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libbpf = Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];
@@ -92,6 +95,13 @@ export function monotonicToEpochMs(): number {
   c().clock_gettime(CLOCK_MONOTONIC, bytes);
   const mono = Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
   return real - mono;
+}
+
+/** CLOCK_MONOTONIC now, ns: the clock of bpf_ktime_get_ns and of the Go runtime's nanotime. */
+export function monotonicNs(): number {
+  const ts = new BigInt64Array(2);
+  c().clock_gettime(CLOCK_MONOTONIC, new Uint8Array(ts.buffer));
+  return Number(ts[0]) * 1e9 + Number(ts[1]);
 }
 
 const SC_PAGESIZE = 30;

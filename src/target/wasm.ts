@@ -60,6 +60,34 @@ export interface Frame {
   wrapper?: true;
 }
 
+/** A struct type as DWARF describes it: its size and its members' byte offsets by name. */
+export interface StructLayout {
+  size: number | null;
+  members: ReadonlyMap<string, number>;
+}
+
+/**
+ * One physical frame's facts from `.gopclntab`, as Go's own traceback reads them: the function holding
+ * a pc, its stack-pointer delta there (pcsp), and its argument layout and liveness.
+ */
+export interface FrameFacts {
+  entry: number;
+  end: number;
+  /** The physical function (inlined calls are {@link TargetImage.symbolize}'s). */
+  name: string;
+  funcId: number;
+  /** abi.FuncFlag: TOPFRAME 1, SPWRITE 2, ASM 4. */
+  flag: number;
+  /** Bytes pushed below the entry SP at pc, return address excluded; null if unknown. */
+  spdelta: number | null;
+  /** FUNCDATA_ArgInfo, as encoded; null when the function has none. */
+  args: Uint8Array | null;
+  /** FUNCDATA_ArgLiveInfo's first byte: argument offsets below it are always live. */
+  liveStart: number | null;
+  /** Liveness bits at the pc's argument-liveness index; empty: every slot live. */
+  live: Uint8Array;
+}
+
 /** One instruction of a {@link Disassembly}, boundaries and targets from the iced-x86 decoder. */
 export interface Instruction {
   /** Link-time virtual address. */
@@ -101,6 +129,9 @@ interface Exports {
   gmon_set_source(code: number): number;
   gmon_disasm(ptr: number, len: number): number;
   gmon_callers(ptr: number, len: number, prefixPtr: number, prefixLen: number): number;
+  gmon_struct(ptr: number, len: number): number;
+  gmon_symbol(ptr: number, len: number): number;
+  gmon_frame_facts(ptr: number, n: number): number;
   gmon_result_ptr(): number;
   gmon_result_len(): number;
 }
@@ -115,6 +146,9 @@ const EXPORT_NAMES = [
   "gmon_set_source",
   "gmon_disasm",
   "gmon_callers",
+  "gmon_struct",
+  "gmon_symbol",
+  "gmon_frame_facts",
   "gmon_result_ptr",
   "gmon_result_len",
 ] as const;
@@ -151,6 +185,28 @@ const CallersSchema = z.object({
   addr: count,
   calls: z.array(z.object({ func: z.string(), func_addr: count, addr: count, len: count })),
 });
+
+const StructSchema = z.object({
+  size: count.nullable(),
+  members: z.array(z.tuple([z.string(), count])),
+}).nullable();
+
+const SymbolSchema = z.object({ addr: count, size: count }).nullable();
+
+const byte = z.number().int().min(0).max(255);
+const FrameFactsSchema = z.array(
+  z.object({
+    entry: count,
+    end: count,
+    name: z.string(),
+    func_id: byte,
+    flag: byte,
+    spdelta: z.number().int().nullable(),
+    args: z.array(byte).nullable(),
+    live_start: byte.nullable(),
+    live: z.array(byte),
+  }).nullable(),
+);
 
 // Separators of the module's compact symbolize output.
 const PC_SEP = "\x1e";
@@ -315,6 +371,57 @@ export class TargetImage {
       ([p1, n1, p2, n2]) => this.#wasm.gmon_callers(p1, n1, p2, n2),
     )));
     return raw.calls.map((c) => ({ func: c.func, funcAddr: c.func_addr, addr: c.addr, len: c.len }));
+  }
+
+  /** A struct type's layout from DWARF (e.g. "runtime.g"); null without DWARF or without the type. */
+  struct(name: string): StructLayout | null {
+    const raw = StructSchema.parse(
+      JSON.parse(this.#withStrings([name], ([p, n]) => this.#wasm.gmon_struct(p, n))),
+    );
+    return raw === null ? null : { size: raw.size, members: new Map(raw.members) };
+  }
+
+  /** A data symbol of `.symtab` (e.g. "runtime.allglen"); null when stripped or absent. */
+  symbol(name: string): { addr: number; size: number } | null {
+    return SymbolSchema.parse(
+      JSON.parse(this.#withStrings([name], ([p, n]) => this.#wasm.gmon_symbol(p, n))),
+    );
+  }
+
+  /**
+   * Frame facts for each `[pc, symPc]` pair (link-time addresses): the function and pcsp delta at pc,
+   * argument liveness at symPc (a return address less one, as a traceback looks it up). Null where no
+   * function covers pc.
+   */
+  frameFacts(pairs: readonly (readonly [number, number])[]): (FrameFacts | null)[] {
+    if (pairs.length === 0) return [];
+    for (const [pc, sym] of pairs) {
+      if (!Number.isSafeInteger(pc) || pc < 0 || !Number.isSafeInteger(sym) || sym < 0) {
+        throw new RangeError(`frameFacts: bad pc ${pc}/${sym}`);
+      }
+    }
+    const text = this.#call(() => {
+      const ptr = this.#scratch(pairs.length * 16);
+      const view = new DataView(this.#wasm.memory.buffer, ptr, pairs.length * 16);
+      pairs.forEach(([pc, sym], i) => {
+        view.setBigUint64(i * 16, BigInt(pc), true);
+        view.setBigUint64(i * 16 + 8, BigInt(sym), true);
+      });
+      return this.#wasm.gmon_frame_facts(ptr, pairs.length);
+    });
+    return FrameFactsSchema.parse(JSON.parse(text)).map((f) =>
+      f === null ? null : {
+        entry: f.entry,
+        end: f.end,
+        name: f.name,
+        funcId: f.func_id,
+        flag: f.flag,
+        spdelta: f.spdelta,
+        args: f.args === null ? null : Uint8Array.from(f.args),
+        liveStart: f.live_start,
+        live: Uint8Array.from(f.live),
+      }
+    );
   }
 
   /** Copies `strs` into module memory for one call, as (ptr, len) pairs; frees them after. */

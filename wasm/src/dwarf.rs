@@ -87,10 +87,15 @@ impl Dwarf {
     }
 
     /// Byte offset of `member` in the struct type named `type_name`, looking
-    /// first in compile units named `unit_hint`. Go puts its type DIEs in a
-    /// trailing unit named after the runtime package, so those are tried last
-    /// to first.
+    /// first in compile units named `unit_hint`.
     pub fn member_offset(&self, unit_hint: &str, type_name: &str, member: &str) -> Result<Option<u64>> {
+        Ok(self.struct_layout(unit_hint, type_name)?.and_then(|s| s.member(member)))
+    }
+
+    /// The struct type named `type_name` (e.g. "runtime.g"): its size and its members' offsets,
+    /// looking first in compile units named `unit_hint`. Go puts its type DIEs in a trailing unit
+    /// named after the runtime package, so those are tried last to first.
+    pub fn struct_layout(&self, unit_hint: &str, type_name: &str) -> Result<Option<StructLayout>> {
         let dwarf = self.ctx.dwarf();
         let mut headers = Vec::new();
         let mut units = dwarf.units();
@@ -112,11 +117,24 @@ impl Dwarf {
             }
         }
         for unit in hinted.iter().rev().chain(others.iter()) {
-            if let Some(off) = find_member(dwarf, unit, type_name, member)? {
-                return Ok(Some(off));
+            if let Some(layout) = find_struct(dwarf, unit, type_name)? {
+                return Ok(Some(layout));
             }
         }
         Ok(None)
+    }
+}
+
+/// A struct type's size and members (name, byte offset), in declaration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructLayout {
+    pub size: Option<u64>,
+    pub members: Vec<(String, u64)>,
+}
+
+impl StructLayout {
+    pub fn member(&self, name: &str) -> Option<u64> {
+        self.members.iter().find(|m| m.0 == name).map(|m| m.1)
     }
 }
 
@@ -128,7 +146,7 @@ fn name_is(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, entry: &gimli::Debugg
 }
 
 /// Only top-level DIEs are searched: Go declares named types at unit scope.
-fn find_member(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, type_name: &str, member: &str) -> Result<Option<u64>> {
+fn find_struct(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, type_name: &str) -> Result<Option<StructLayout>> {
     let mut tree = unit.entries_tree(None)?;
     let root = tree.root()?;
     let mut children = root.children();
@@ -137,13 +155,23 @@ fn find_member(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, type_name: &str, 
         if entry.tag() != gimli::DW_TAG_structure_type || !name_is(dwarf, unit, entry, type_name)? {
             continue;
         }
-        let mut members = node.children();
-        while let Some(child) = members.next()? {
+        let size = entry.attr_value(gimli::DW_AT_byte_size)?.and_then(|v| v.udata_value());
+        let mut members = Vec::new();
+        let mut list = node.children();
+        while let Some(child) = list.next()? {
             let entry = child.entry();
-            if entry.tag() == gimli::DW_TAG_member && name_is(dwarf, unit, entry, member)? {
-                return member_location(unit, entry.attr_value(gimli::DW_AT_data_member_location)?);
+            if entry.tag() != gimli::DW_TAG_member {
+                continue;
+            }
+            let name = match entry.attr_value(gimli::DW_AT_name)? {
+                Some(v) => String::from_utf8_lossy(dwarf.attr_string(unit, v)?.to_slice()?.as_ref()).into_owned(),
+                None => continue,
+            };
+            if let Some(off) = member_location(unit, entry.attr_value(gimli::DW_AT_data_member_location)?)? {
+                members.push((name, off));
             }
         }
+        return Ok(Some(StructLayout { size, members }));
     }
     Ok(None)
 }

@@ -183,6 +183,16 @@ impl ElfFacts {
         (pc < end).then_some(f)
     }
 
+    /// A data symbol (object) of `.symtab` by exact name: (address, size). The table is
+    /// parsed again per call: only a handful of globals are ever looked up.
+    pub fn data_symbol(data: &[u8], name: &str) -> Option<(u64, u64)> {
+        let file = ElfFile64::<Endianness>::parse(data).ok()?;
+        file.symbols()
+            .filter(|s| s.kind() == SymbolKind::Data && s.is_definition())
+            .find(|s| s.name() == Ok(name))
+            .map(|s| (s.address(), s.size()))
+    }
+
     pub fn has_runtime_symbols(&self) -> bool {
         self.funcs.iter().any(|f| f.name.starts_with("runtime."))
     }

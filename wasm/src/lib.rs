@@ -158,6 +158,50 @@ pub unsafe extern "C" fn gmon_symbolize(pcs_ptr: u32, n: u32) -> u32 {
     with_target(|t| t.symbolize_text(&pcs))
 }
 
+/// JSON size and member offsets of a struct type from DWARF (`null` without
+/// DWARF or without the type); see `Target::struct_json`.
+///
+/// # Safety
+/// `name_ptr..+name_len` must be readable linear memory.
+#[no_mangle]
+pub unsafe extern "C" fn gmon_struct(name_ptr: u32, name_len: u32) -> u32 {
+    let bytes = host_bytes(name_ptr, name_len);
+    with_target(|t| {
+        let name = std::str::from_utf8(bytes).map_err(|_| Error::Usage("type name is not UTF-8".into()))?;
+        t.struct_json(name)
+    })
+}
+
+/// JSON `{addr, size}` of a data symbol of `.symtab`, or `null`.
+///
+/// # Safety
+/// `name_ptr..+name_len` must be readable linear memory.
+#[no_mangle]
+pub unsafe extern "C" fn gmon_symbol(name_ptr: u32, name_len: u32) -> u32 {
+    let bytes = host_bytes(name_ptr, name_len);
+    with_target(|t| {
+        let name = std::str::from_utf8(bytes).map_err(|_| Error::Usage("symbol name is not UTF-8".into()))?;
+        Ok(t.symbol_json(name))
+    })
+}
+
+/// Frame facts (function, pcsp delta, argument layout and liveness) for `n`
+/// (pc, sym_pc) pairs of little-endian u64s at `ptr`; see
+/// `Target::frame_facts_json`.
+///
+/// # Safety
+/// `ptr..+16n` must be readable linear memory.
+#[no_mangle]
+pub unsafe extern "C" fn gmon_frame_facts(ptr: u32, n: u32) -> u32 {
+    let bytes = match n.checked_mul(16) {
+        Some(len) => host_bytes(ptr, len),
+        None => return finish(Err(Error::Usage("too many pcs".into()))),
+    };
+    let word = |c: &[u8]| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    let pairs: Vec<(u64, u64)> = bytes.chunks_exact(16).map(|c| (word(&c[..8]), word(&c[8..]))).collect();
+    with_target(|t| t.frame_facts_json(&pairs))
+}
+
 /// Chooses where symbolization reads from: 0 auto (DWARF when present, else
 /// .gopclntab), 1 DWARF only, 2 .gopclntab only.
 #[no_mangle]

@@ -61,7 +61,15 @@ pub fn wrapper_func_id(minor: u32) -> Option<u8> {
 }
 
 const FUNCDATA_INL_TREE: usize = 3;
+/// Go's FUNCDATA_ArgInfo and FUNCDATA_ArgLiveInfo: what a traceback prints as a frame's arguments.
+const FUNCDATA_ARG_INFO: usize = 5;
+const FUNCDATA_ARG_LIVE_INFO: usize = 6;
 const PCDATA_INL_TREE_INDEX: usize = 2;
+const PCDATA_ARG_LIVE_INDEX: usize = 3;
+/// abi.TraceArgsMaxLen: the longest ArgInfo encoding.
+const TRACE_ARGS_MAX_LEN: u64 = 171;
+/// Liveness bytes past a slot index: ArgInfo describes at most 10 words per level, a few levels deep.
+const ARG_LIVE_BYTES: u64 = 16;
 /// Bounds the frames one pc can expand to (a corrupted inline tree could loop).
 const MAX_INLINE_DEPTH: usize = 256;
 
@@ -175,6 +183,26 @@ pub struct Func {
     pub entry: u64,
     /// Entry of the next function: the end of this one.
     pub end: u64,
+}
+
+/// One physical frame's facts for unwinding and printing (see `Pclntab::frame_facts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameFacts {
+    pub entry: u64,
+    pub end: u64,
+    /// The physical function's name (inlined calls are `frames`' business).
+    pub name: String,
+    pub func_id: u8,
+    /// abi.FuncFlag: TOPFRAME 1, SPWRITE 2, ASM 4 (1.18+; 0 before).
+    pub flag: u8,
+    /// Bytes the frame has pushed below its entry SP at pc (the return address excluded).
+    pub spdelta: Option<i32>,
+    /// FUNCDATA_ArgInfo as encoded (None: the function has none).
+    pub args: Option<Vec<u8>>,
+    /// FUNCDATA_ArgLiveInfo's first byte: offsets below it are always live.
+    pub live_start: Option<u8>,
+    /// Liveness bits at the frame's argument-liveness index (empty: every slot live).
+    pub live: Vec<u8>,
 }
 
 /// Facts about the file that locating the table needs, read once with `object`.
@@ -486,17 +514,22 @@ impl Pclntab {
 
     /// Address of the inline tree of `f`, if it has one.
     fn inline_tree(&self, data: &[u8], facts: &ElfFacts, f: &Func) -> Option<u64> {
+        self.funcdata(data, facts, f, FUNCDATA_INL_TREE)
+    }
+
+    /// Address of funcdata `index` of `f`, if it has it.
+    fn funcdata(&self, data: &[u8], facts: &ElfFacts, f: &Func, index: usize) -> Option<u64> {
         let tab = self.bytes(data);
         let l = self.layout();
         let nfuncdata = usize::from(*tab.get(f.off.checked_add(l[5])?)?);
-        if nfuncdata <= FUNCDATA_INL_TREE {
+        if nfuncdata <= index {
             return None;
         }
         let npcdata = usize::try_from(self.func_u32(tab, f, l[3])?).ok()?;
         let after_pcdata = f.off.checked_add(l[6])?.checked_add(npcdata.checked_mul(4)?)?;
         match self.header.version {
             Version::V118 | Version::V120 => {
-                let off = u32_at(tab, after_pcdata.checked_add(FUNCDATA_INL_TREE * 4)?)?;
+                let off = u32_at(tab, after_pcdata.checked_add(index * 4)?)?;
                 if off == u32::MAX {
                     return None;
                 }
@@ -507,11 +540,61 @@ impl Pclntab {
                 let ptr = self.header.ptrsize as u64;
                 let addr = self.vaddr.checked_add(after_pcdata as u64)?;
                 let aligned = addr.checked_add(ptr - 1)? / ptr * ptr;
-                let slot = aligned.checked_add(FUNCDATA_INL_TREE as u64 * ptr)?;
+                let slot = aligned.checked_add(index as u64 * ptr)?;
                 let p = uptr_at(facts.read_vaddr(data, slot, ptr)?, 0, self.header.ptrsize)?;
                 (p != 0).then_some(p)
             }
         }
+    }
+
+    /// The pc-value table offset of pcdata `index` of `f`, if it has it.
+    fn pcdata_table(&self, tab: &[u8], f: &Func, index: usize) -> Option<u32> {
+        let l = self.layout();
+        let npcdata = usize::try_from(self.func_u32(tab, f, l[3])?).ok()?;
+        if npcdata <= index {
+            return None;
+        }
+        u32_at(tab, f.off.checked_add(l[6] + index * 4)?)
+    }
+
+    /// What unwinding and printing one physical frame needs, as Go's traceback reads it: the
+    /// function holding `pc`, its stack-pointer delta at `pc` (pcsp), and the argument layout
+    /// with its liveness at `sym_pc` (the pc a traceback looks up: a return address less one).
+    pub fn frame_facts(&self, data: &[u8], facts: &ElfFacts, pc: u64, sym_pc: u64) -> Option<FrameFacts> {
+        let f = self.find_func(data, pc)?;
+        let tab = self.bytes(data);
+        let l = self.layout();
+        // pcsp comes right before pcfile in every layout.
+        let pcsp = self.func_u32(tab, &f, l[1] - 4)?;
+        let id_at = match self.header.version {
+            Version::V120 | Version::V116 => 40,
+            Version::V118 | Version::V12 => 36,
+        };
+        let read = |addr: u64, max: u64| -> Vec<u8> {
+            (1..=max).rev().find_map(|n| facts.read_vaddr(data, addr, n)).map(|b| b.to_vec()).unwrap_or_default()
+        };
+        let args = self.funcdata(data, facts, &f, FUNCDATA_ARG_INFO).map(|a| read(a, TRACE_ARGS_MAX_LEN));
+        let live_info = self.funcdata(data, facts, &f, FUNCDATA_ARG_LIVE_INFO);
+        let live_index = self.pcdata_table(tab, &f, PCDATA_ARG_LIVE_INDEX).and_then(|t| self.pcvalue(tab, &f, t, sym_pc));
+        let (live_start, live) = match (live_info, live_index) {
+            (Some(info), Some(ix)) if ix > 0 => {
+                let start = facts.read_vaddr(data, info, 1).map(|b| b[0]);
+                (start, info.checked_add(ix as u64).map(|a| read(a, ARG_LIVE_BYTES)).unwrap_or_default())
+            }
+            (Some(info), _) => (facts.read_vaddr(data, info, 1).map(|b| b[0]), Vec::new()),
+            _ => (None, Vec::new()),
+        };
+        Some(FrameFacts {
+            entry: f.entry,
+            end: f.end,
+            name: self.func_name(data, &f).unwrap_or("?").to_owned(),
+            func_id: tab.get(f.off + id_at).copied().unwrap_or(0),
+            flag: if matches!(self.header.version, Version::V120 | Version::V118) { tab.get(f.off + id_at + 1).copied().unwrap_or(0) } else { 0 },
+            spdelta: self.pcvalue(tab, &f, pcsp, pc),
+            args,
+            live_start,
+            live,
+        })
     }
 
     /// (name offset, parentPc, funcID) of inline tree entry `ix`.
@@ -566,12 +649,8 @@ impl Pclntab {
         let outer = self.func_name(data, &f).unwrap_or("?");
         let pcfile = self.func_u32(tab, &f, l[1]).unwrap_or(0);
         let pcln = self.func_u32(tab, &f, l[2]).unwrap_or(0);
-        let npcdata = self.func_u32(tab, &f, l[3]).unwrap_or(0) as usize;
         let tree = self.inline_tree(data, facts, &f);
-        let inl_table = match tree {
-            Some(_) if npcdata > PCDATA_INL_TREE_INDEX => f.off.checked_add(l[6] + PCDATA_INL_TREE_INDEX * 4).and_then(|o| u32_at(tab, o)),
-            _ => None,
-        };
+        let inl_table = tree.and_then(|_| self.pcdata_table(tab, &f, PCDATA_INL_TREE_INDEX));
         let mut cur = pc;
         for _ in 0..MAX_INLINE_DEPTH {
             let file = self.pcvalue(tab, &f, pcfile, cur).and_then(|n| self.file_name(tab, &f, n)).unwrap_or("?");

@@ -6,7 +6,7 @@ use crate::dwarf::{self, Dwarf};
 use crate::elf::{self, ElfFacts, FuncSym};
 use crate::error::{Error, Result};
 use crate::json;
-use crate::pclntab::Pclntab;
+use crate::pclntab::{FrameFacts, Pclntab};
 use std::cell::RefCell;
 use std::fmt::Write;
 
@@ -326,6 +326,62 @@ impl Target {
             .collect())
     }
 
+    /// JSON `{"size":N|null,"members":[["name",offset],...]}` for a struct type from DWARF,
+    /// or `null` when the target has no DWARF or no such type.
+    pub fn struct_json(&mut self, type_name: &str) -> Result<String> {
+        let layout = match self.dwarf()? {
+            Some(d) => d.struct_layout("runtime", type_name)?,
+            None => None,
+        };
+        let layout = match layout {
+            Some(l) => l,
+            None => return Ok("null".into()),
+        };
+        let mut out = String::from("{\"size\":");
+        match layout.size {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"members\":[");
+        for (i, (name, off)) in layout.members.iter().enumerate() {
+            out.push_str(if i > 0 { ",[" } else { "[" });
+            json::string(&mut out, name);
+            let _ = write!(out, ",{off}]");
+        }
+        out.push_str("]}");
+        Ok(out)
+    }
+
+    /// JSON `{"addr":N,"size":N}` for a data symbol of `.symtab`, or `null`.
+    pub fn symbol_json(&self, name: &str) -> String {
+        match ElfFacts::data_symbol(&self.data, name) {
+            Some((addr, size)) => format!("{{\"addr\":{addr},\"size\":{size}}}"),
+            None => "null".into(),
+        }
+    }
+
+    /// JSON array, one entry per (pc, sym_pc) pair: the frame facts of `Pclntab::frame_facts`,
+    /// or `null` where no function covers pc.
+    pub fn frame_facts_json(&self, pairs: &[(u64, u64)]) -> Result<String> {
+        let mut out = String::from("[");
+        self.with_pclntab(|tab, data, facts| {
+            for (i, &(pc, sym_pc)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match tab.frame_facts(data, facts, pc, sym_pc) {
+                    Some(f) => frame_facts_entry(&mut out, &f),
+                    None => out.push_str("null"),
+                }
+            }
+        })?
+        .ok_or_else(|| Error::Malformed("no .gopclntab".into()))?;
+        out.push(']');
+        Ok(out)
+    }
+
     pub fn symbolize_text(&mut self, pcs: &[u64]) -> Result<String> {
         let mut out = String::new();
         for (i, &pc) in pcs.iter().enumerate() {
@@ -350,6 +406,46 @@ impl Target {
             })?;
         }
         Ok(out)
+    }
+}
+
+fn frame_facts_entry(out: &mut String, f: &FrameFacts) {
+    let _ = write!(out, "{{\"entry\":{},\"end\":{},\"name\":", f.entry, f.end);
+    json::string(out, &f.name);
+    let _ = write!(out, ",\"func_id\":{},\"flag\":{},\"spdelta\":", f.func_id, f.flag);
+    match f.spdelta {
+        Some(d) => {
+            let _ = write!(out, "{d}");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"args\":");
+    bytes_json(out, f.args.as_deref());
+    out.push_str(",\"live_start\":");
+    match f.live_start {
+        Some(b) => {
+            let _ = write!(out, "{b}");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"live\":");
+    bytes_json(out, Some(&f.live));
+    out.push('}');
+}
+
+fn bytes_json(out: &mut String, bytes: Option<&[u8]>) {
+    match bytes {
+        None => out.push_str("null"),
+        Some(b) => {
+            out.push('[');
+            for (i, v) in b.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{v}");
+            }
+            out.push(']');
+        }
     }
 }
 

@@ -1,0 +1,476 @@
+/**
+ * Reads every goroutine of a running Go process from outside, without stopping it: the runtime's
+ * list of gs (allgptr/allglen), each g's header, and each parked goroutine's stack, with
+ * process_vm_readv, many ranges per call. The program keeps running meanwhile, so a g's header is
+ * read again after its stack: a goroutine that moved (status, saved pc/sp) or whose stack does not
+ * walk cleanly is read again, and one that never holds still is reported without a stack rather than
+ * with a torn one.
+ *
+ * @module
+ */
+import { monotonicNs } from "../bpf/native.ts";
+import type { GoRelease } from "../target/goruntime.ts";
+import type { FrameFacts, TargetImage } from "../target/wasm.ts";
+import { locateAllgs } from "./allgs.ts";
+import { formatArgs } from "./args.ts";
+import { type CreatedBy, type Frame, type Goroutine, Status, STATUS_SCAN } from "./goroutine.ts";
+import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
+import { ProcessMemory, type ReadRequest } from "./memory.ts";
+import { type PhysicalFrame, type StackCopy, walk, type WalkStart } from "./unwind.ts";
+
+/** Goroutines read per round: bounds gmon's memory whatever the process holds. */
+const CHUNK = 4096;
+/** Bytes of stack read at first; a deeper stack is read again whole. */
+const FIRST_STACK_BYTES = 16 << 10;
+/** Stacks larger than this are not read (Go's own limit is 1 GB; no real stack comes near). */
+const MAX_STACK_BYTES = 256 << 20;
+/** Rounds of re-reading goroutines that moved while being read. */
+const RETRIES = 4;
+/** Sudogs followed per goroutine (a select parks on one per case). */
+const MAX_SUDOGS = 16;
+/** More gs than this in allgs means the two globals were misread. */
+const MAX_GS = 50_000_000;
+
+/** gStatusStrings, by status (Go 1.19-1.27; 7 and 8 are unused). */
+const STATUS_NAMES = [
+  "idle",
+  "runnable",
+  "running",
+  "syscall",
+  "waiting",
+  "",
+  "dead",
+  "",
+  "copystack",
+  "preempted",
+  "leaked",
+  "waiting for cgo callback",
+];
+
+/** Every goroutine of one process at one moment (over the few milliseconds reading takes). */
+export interface Snapshot {
+  pid: number;
+  /** CLOCK_MONOTONIC at the start and end of the reading. */
+  startNs: number;
+  endNs: number;
+  /** In the runtime's order (allgs), as Go's own dump lists them. */
+  goroutines: Goroutine[];
+  /** Goroutines that moved on every re-read: reported without a stack. */
+  unsettled: number;
+  /** System calls made and bytes read. */
+  calls: number;
+  bytes: number;
+}
+
+/** A g's header fields, as read. */
+interface Header {
+  gp: number;
+  goid: number;
+  status: number;
+  scan: boolean;
+  stackLo: number;
+  stackHi: number;
+  start: WalkStart;
+  waitsince: number;
+  waitreason: number;
+  lockedm: number;
+  waiting: number;
+  parentGoid: number;
+  gopc: number;
+  startpc: number;
+}
+
+/** Reads goroutines of processes running one executable; caches what it learns of the code. */
+export class SnapshotReader {
+  readonly layout: RuntimeLayout;
+  readonly #image: TargetImage;
+  readonly #allgs: { allglen: number; allgptr: number };
+  readonly #facts = new Map<number, FrameFacts | null>();
+  readonly #lines = new Map<number, Frame[]>();
+  #waitReasons: readonly string[] | null;
+  readonly #waitReasonSym: { addr: number; size: number } | null;
+
+  /** Throws a one-line error when the target's runtime layout or goroutine list can't be found. */
+  constructor(image: TargetImage, release: GoRelease) {
+    this.#image = image;
+    this.layout = runtimeLayout(image, release);
+    this.#allgs = locateAllgs(image);
+    this.#waitReasonSym = image.symbol("runtime.waitReasonStrings");
+    this.#waitReasons = this.#waitReasonSym === null ? this.layout.waitReasons : null;
+    if (this.#waitReasons === null && this.#waitReasonSym === null) {
+      throw new Error(`no wait reason strings for ${release.text}: neither a symbol table nor gmon's table`);
+    }
+  }
+
+  /** Reads every live goroutine of process `pid`, whose executable is loaded at `bias`. */
+  read(pid: number, bias: number): Snapshot {
+    const mem = new ProcessMemory(pid);
+    const startNs = monotonicNs();
+    const reasons = this.#reasons(mem, bias);
+    const gps = this.#allgPointers(mem, bias);
+    const reads: ReadGoroutine[] = [];
+    let unsettled = 0;
+    for (let i = 0; i < gps.length; i += CHUNK) {
+      const chunk = this.#readChunk(mem, gps.slice(i, i + CHUNK), bias, reasons);
+      reads.push(...chunk.reads);
+      unsettled += chunk.unsettled;
+    }
+    this.#followSudogs(mem, reads);
+    const endNs = monotonicNs();
+    const goroutines = this.#symbolizeAll(reads);
+    return { pid, startNs, endNs, goroutines, unsettled, calls: mem.calls, bytes: mem.bytesRead };
+  }
+
+  /** allgs: read allglen, then allgptr (the runtime stores them the other way round), then the array. */
+  #allgPointers(mem: ProcessMemory, bias: number): number[] {
+    for (let attempt = 0; attempt < RETRIES; attempt++) {
+      const n = u64(mem.read(this.#allgs.allglen + bias, 8));
+      const ptr = u64(mem.read(this.#allgs.allgptr + bias, 8));
+      if (n === null || ptr === null) throw new Error(`process ${mem.pid}: cannot read the goroutine list`);
+      if (n === 0) return [];
+      if (n > MAX_GS || ptr === 0) throw new Error(`process ${mem.pid}: the goroutine list reads as garbage`);
+      const arr = mem.read(ptr, n * 8);
+      // The array only grows by copying: a moved pointer means the read raced a growth.
+      if (arr === null || u64(mem.read(this.#allgs.allgptr + bias, 8)) !== ptr) continue;
+      const view = new DataView(arr.buffer);
+      const out = new Array<number>(n);
+      for (let i = 0; i < n; i++) out[i] = wordAt(view, i * 8);
+      return out;
+    }
+    throw new Error(`process ${mem.pid}: the goroutine list kept changing while being read`);
+  }
+
+  /** The wait reason strings: the process's own table when the binary names it, else gmon's. */
+  #reasons(mem: ProcessMemory, bias: number): readonly string[] {
+    if (this.#waitReasons !== null) return this.#waitReasons;
+    const sym = this.#waitReasonSym!;
+    const headers = mem.read(sym.addr + bias, sym.size);
+    if (headers === null) throw new Error(`process ${mem.pid}: cannot read runtime.waitReasonStrings`);
+    const view = new DataView(headers.buffer);
+    const reqs: ReadRequest[] = [];
+    let total = 0;
+    for (let off = 0; off + 16 <= sym.size; off += 16) {
+      const len = Math.min(wordAt(view, off + 8), 256);
+      reqs.push({ addr: wordAt(view, off), len, at: total });
+      total += len;
+    }
+    const bytes = new Uint8Array(total);
+    const ok = mem.readMany(reqs, bytes);
+    const decoder = new TextDecoder();
+    const out = reqs.map((r, i) => ok[i] ? decoder.decode(bytes.subarray(r.at, r.at + r.len)) : "?");
+    // The strings never change: read them once per executable.
+    this.#waitReasons = out;
+    return out;
+  }
+
+  /** Headers of `gps`, then stacks of the parked, then headers again; moved ones are retried. */
+  #readChunk(
+    mem: ProcessMemory,
+    gps: number[],
+    bias: number,
+    reasons: readonly string[],
+  ): { reads: ReadGoroutine[]; unsettled: number } {
+    const byGp = new Map<number, ReadGoroutine>();
+    let pending = gps;
+    for (let attempt = 0; attempt <= RETRIES && pending.length > 0; attempt++) {
+      const headers = this.#headers(mem, pending);
+      const walks = this.#walks(mem, headers, bias);
+      const again = this.#headers(mem, pending);
+      const moved: number[] = [];
+      headers.forEach((h, i) => {
+        if (h === null) return;
+        const walked = walks[i];
+        if (!sameHeader(h, again[i]) || (walked !== null && "why" in walked)) {
+          moved.push(h.gp);
+          return;
+        }
+        byGp.set(h.gp, this.#goroutine(h, walked, bias, reasons));
+      });
+      pending = moved;
+    }
+    // Never a torn stack: what would not hold still is shown as it is now, without its stack.
+    if (pending.length > 0) {
+      this.#headers(mem, pending).forEach((h) => {
+        if (h !== null) byGp.set(h.gp, this.#goroutine(h, null, bias, reasons));
+      });
+    }
+    return { reads: gps.flatMap((gp) => byGp.get(gp) ?? []), unsettled: pending.length };
+  }
+
+  /** The header of each g; null for a dead one (or one that can't be read). */
+  #headers(mem: ProcessMemory, gps: number[]): (Header | null)[] {
+    const size = this.layout.gSize;
+    const buf = new Uint8Array(gps.length * size);
+    const ok = mem.readMany(gps.map((addr, i): ReadRequest => ({ addr, len: size, at: i * size })), buf);
+    const view = new DataView(buf.buffer);
+    return gps.map((gp, i) => (ok[i] ? this.#decode(view, i * size, gp) : null));
+  }
+
+  #decode(view: DataView, at: number, gp: number): Header | null {
+    const o = this.layout.g;
+    const w = (off: number) => wordAt(view, at + off);
+    const raw = view.getUint32(at + o.atomicstatus, true);
+    const status = raw & ~STATUS_SCAN;
+    if (status === Status.dead || status === Status.deadextra || status === Status.idle) return null;
+    const syscallsp = w(o.syscallsp);
+    return {
+      gp,
+      goid: w(o.goid),
+      status,
+      scan: (raw & STATUS_SCAN) !== 0,
+      stackLo: w(o.stackLo),
+      stackHi: w(o.stackHi),
+      // Go's unwinder: a goroutine in (or leaving) a system call is walked from where it entered it.
+      start: syscallsp !== 0
+        ? { pc: w(o.syscallpc), sp: syscallsp, syscall: true }
+        : { pc: w(o.schedPc), sp: w(o.schedSp), syscall: false },
+      waitsince: w(o.waitsince),
+      waitreason: view.getUint8(at + o.waitreason),
+      lockedm: w(o.lockedm),
+      waiting: w(o.waiting),
+      parentGoid: o.parentGoid === null ? 0 : w(o.parentGoid),
+      gopc: w(o.gopc),
+      startpc: w(o.startpc),
+    };
+  }
+
+  /**
+   * The stack walk of each goroutine that has a stack to read (not running on a thread): physical
+   * frames with their arguments printed, why it must be read again, or null for a running one.
+   */
+  #walks(mem: ProcessMemory, headers: (Header | null)[], bias: number): (Walked | Unsettled | null)[] {
+    const out: (Walked | Unsettled | null)[] = headers.map(() => null);
+    let want: { h: Header; i: number; len: number }[] = [];
+    headers.forEach((h, i) => {
+      if (h === null || !hasStack(h)) return;
+      const sp = h.start.sp;
+      if (sp < h.stackLo || sp > h.stackHi || h.stackHi - h.stackLo > MAX_STACK_BYTES) {
+        out[i] = { why: "saved stack pointer outside the stack" };
+      } else want.push({ h, i, len: Math.min(FIRST_STACK_BYTES, h.stackHi - sp) });
+    });
+    while (want.length > 0) {
+      let total = 0;
+      const reqs = want.map(({ h, len }): ReadRequest => {
+        const r = { addr: h.start.sp, len, at: total };
+        total += len;
+        return r;
+      });
+      const buf = new Uint8Array(total);
+      const ok = mem.readMany(reqs, buf);
+      const longer: typeof want = [];
+      want.forEach((x, j) => {
+        if (!ok[j]) {
+          out[x.i] = { why: "stack not readable" };
+          return;
+        }
+        const stack: StackCopy = {
+          base: x.h.start.sp,
+          bytes: new DataView(buf.buffer, reqs[j].at, reqs[j].len),
+          hi: x.h.stackHi,
+        };
+        const frames = walk(stack, x.h.start, bias, this.#factsAt);
+        if (Array.isArray(frames)) out[x.i] = { frames, args: frames.map((f) => this.#args(f, stack)) };
+        else if (frames.kind === "torn") out[x.i] = { why: frames.why };
+        else {longer.push({
+            ...x,
+            len: Math.min(Math.max(frames.need, x.len * 4), x.h.stackHi - x.h.start.sp),
+          });}
+      });
+      want = longer;
+    }
+    return out;
+  }
+
+  #args(f: PhysicalFrame, stack: StackCopy): string {
+    if (f.facts.args === null) return "";
+    return formatArgs(f.facts, f.argp, (addr, len) => {
+      const off = addr - stack.base;
+      if (off < 0 || off + len > stack.bytes.byteLength) return null;
+      return new Uint8Array(stack.bytes.buffer, stack.bytes.byteOffset + off, len);
+    });
+  }
+
+  readonly #factsAt = (pc: number): FrameFacts | null => {
+    let f = this.#facts.get(pc);
+    if (f === undefined) {
+      f = this.#image.frameFacts([[pc, pc > 0 ? pc - 1 : pc]])[0];
+      this.#facts.set(pc, f);
+    }
+    return f;
+  };
+
+  #goroutine(h: Header, walked: Walked | null, bias: number, reasons: readonly string[]): ReadGoroutine {
+    const start = this.#factsAt(h.startpc - bias);
+    const reason = reasons[h.waitreason] ?? "";
+    const waiting = h.status === Status.waiting || h.status === Status.leaked;
+    const gopc = h.gopc === 0 ? 0 : h.gopc - bias;
+    const g: Goroutine = {
+      goid: h.goid,
+      status: h.status,
+      scan: h.scan,
+      state: waiting && h.waitreason !== 0 ? reason : (STATUS_NAMES[h.status] || "???"),
+      waitReason: reason,
+      waitSinceNs: h.waitsince,
+      lockedToThread: h.lockedm !== 0,
+      gopc,
+      startpc: h.startpc - bias,
+      startFunc: start?.name ?? "?",
+      parentGoid: h.parentGoid,
+      createdBy: this.#createdBy(gopc),
+      frames: null,
+      pcs: walked === null ? [] : walked.frames.map((f) => f.pc),
+      system: false,
+      waitingOn: [],
+    };
+    const physical = walked?.frames.map((f, i) => ({
+      symPc: f.symPc,
+      func: f.facts.name,
+      offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
+      args: walked.args[i],
+    })) ?? null;
+    return { g, physical, waiting: waiting ? h.waiting : 0 };
+  }
+
+  /**
+   * The channels each parked goroutine waits on: g.waiting's sudogs (one per select case), linked by
+   * waitlink, each naming its channel. Read list position by list position, every goroutine at once.
+   */
+  #followSudogs(mem: ProcessMemory, reads: ReadGoroutine[]): void {
+    const o = this.layout.sudog;
+    const size = Math.max(o.c, o.waitlink) + 8;
+    let at = reads.filter((r) => r.waiting !== 0).map((r) => ({ r, sudog: r.waiting }));
+    for (let depth = 0; depth < MAX_SUDOGS && at.length > 0; depth++) {
+      const buf = new Uint8Array(at.length * size);
+      const ok = mem.readMany(
+        at.map((x, i): ReadRequest => ({ addr: x.sudog, len: size, at: i * size })),
+        buf,
+      );
+      const view = new DataView(buf.buffer);
+      const next: typeof at = [];
+      at.forEach((x, i) => {
+        if (!ok[i]) return;
+        const c = wordAt(view, i * size + o.c);
+        if (c !== 0 && !x.r.g.waitingOn.includes(c)) x.r.g.waitingOn.push(c);
+        const link = wordAt(view, i * size + o.waitlink);
+        if (link !== 0) next.push({ r: x.r, sudog: link });
+      });
+      at = next;
+    }
+  }
+
+  /** `created by`: the go statement's function (physical) and the line of gopc - 1, as Go prints it. */
+  #createdBy(gopc: number): CreatedBy | null {
+    if (gopc === 0) return null;
+    const f = this.#factsAt(gopc);
+    if (f === null) return null;
+    const at = gopc > f.entry ? gopc - 1 : gopc;
+    const inner = this.#framesAt([at]).get(at)?.[0];
+    return { func: f.name, file: inner?.file ?? "?", line: inner?.line ?? 0, offset: gopc - f.entry };
+  }
+
+  /** Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch. */
+  #symbolizeAll(reads: ReadGoroutine[]): Goroutine[] {
+    const pcs = new Set<number>();
+    for (const r of reads) for (const f of r.physical ?? []) pcs.add(f.symPc);
+    const lines = this.#framesAt([...pcs]);
+    return reads.map(({ g, physical }) => {
+      g.frames = physical?.flatMap((phys) => {
+        const logical = lines.get(phys.symPc) ?? [];
+        return logical.map((l, i): Frame =>
+          i < logical.length - 1
+            ? { ...l, inlined: true, args: "..." }
+            : { ...l, func: phys.func, offset: phys.offset, args: phys.args }
+        );
+      }) ?? null;
+      g.system = isSystem(g);
+      return g;
+    });
+  }
+
+  /** Symbolized frames per file address, cached across snapshots. */
+  #framesAt(pcs: number[]): Map<number, Frame[]> {
+    const missing = pcs.filter((pc) => !this.#lines.has(pc));
+    if (missing.length > 0) {
+      const found = this.#image.symbolize(missing);
+      missing.forEach((pc, i) => {
+        this.#lines.set(
+          pc,
+          (found[i] ?? []).map((f) => ({
+            func: f.func,
+            file: f.file,
+            line: f.line,
+            inlined: false,
+            wrapper: f.wrapper === true,
+            offset: 0,
+            args: "",
+          })),
+        );
+      });
+    }
+    return new Map(pcs.map((pc) => [pc, this.#lines.get(pc)!]));
+  }
+}
+
+/** A walked stack: physical frames and each one's argument text. */
+interface Walked {
+  frames: PhysicalFrame[];
+  args: string[];
+}
+
+/** A goroutine as read, its physical frames not yet expanded into logical ones. */
+interface ReadGoroutine {
+  g: Goroutine;
+  /** g.waiting (the first sudog) of a parked goroutine, else 0. */
+  waiting: number;
+  physical: { symPc: number; func: string; offset: number; args: string }[] | null;
+}
+
+/** A stack that can't be trusted as read: read the goroutine again. */
+interface Unsettled {
+  why: string;
+}
+
+/** Started in these, a goroutine is the program's even though the runtime started it. */
+const USER_STARTS: ReadonlySet<string> = new Set([
+  "runtime.main",
+  "runtime.corostart",
+  "runtime.handleAsyncEvent",
+]);
+/** Started in these, it is the program's only while running the program's finalizers or cleanups. */
+const CALLBACK_STARTS: ReadonlySet<string> = new Set([
+  "runtime.runfinq",
+  "runtime.runFinalizers",
+  "runtime.runCleanups",
+]);
+
+/**
+ * runtime.isSystemGoroutine: started in a runtime function, but for the main goroutine and for the
+ * finalizer and cleanup goroutines while they run the program's code (which gmon sees on their stack
+ * rather than in the runtime's flags).
+ */
+function isSystem(g: Goroutine): boolean {
+  if (USER_STARTS.has(g.startFunc)) return false;
+  if (CALLBACK_STARTS.has(g.startFunc)) {
+    return !(g.frames ?? []).some((f) => !f.func.startsWith("runtime."));
+  }
+  return g.startFunc.startsWith("runtime.");
+}
+
+/** A goroutine has a stack to read unless it runs on a thread (Go prints those without one). */
+function hasStack(h: Header): boolean {
+  return !(h.status === Status.running && !h.start.syscall);
+}
+
+/** The fields that change when a goroutine runs: equal before and after its stack was read. */
+function sameHeader(a: Header, b: Header | null): boolean {
+  return b !== null && a.status === b.status && a.goid === b.goid && a.start.pc === b.start.pc &&
+    a.start.sp === b.start.sp && a.stackHi === b.stackHi && a.waiting === b.waiting;
+}
+
+function wordAt(view: DataView, off: number): number {
+  return view.getUint32(off + 4, true) * 0x1_0000_0000 + view.getUint32(off, true);
+}
+
+function u64(bytes: Uint8Array | null): number | null {
+  return bytes === null ? null : wordAt(new DataView(bytes.buffer, bytes.byteOffset, 8), 0);
+}
