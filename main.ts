@@ -7,6 +7,7 @@
 import { parseArgs } from "./src/cli.ts";
 import { encoding, Logger } from "./src/log/slog.ts";
 import { LineWriter } from "./src/log/writer.ts";
+import { dump } from "./src/dump.ts";
 import { trace } from "./src/run.ts";
 
 async function main(argv: string[]): Promise<number> {
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     const out = new LineWriter(file ?? (opts.args.length > 0 ? Deno.stderr : Deno.stdout));
     const log = new Logger(opts.level, (line) => out.write(line), encoding(opts.format));
     try {
-      return await trace(opts, out, log);
+      return opts.dump !== null ? await dump(opts, out) : await trace(opts, out, log);
     } finally {
       out.flush();
     }

@@ -33,6 +33,10 @@ export interface Options {
   output: string | null;
   /** Launch mode: the program and its arguments (`gmon [flags] -- PROG ARGS`); empty otherwise. */
   args: string[];
+  /** Print every goroutine (or the leaked ones) as Go's debug=2 dump does, then exit; null: trace. */
+  dump: "goroutine" | "goroutineleak" | null;
+  /** How long a goroutine must stay blocked at one place to be judged leaked, ns. */
+  leakAfterNs: number;
 }
 
 /** Result of {@link parseArgs}: options, or what a Go program would print before exiting. */
@@ -56,7 +60,8 @@ export const FLAGS: readonly FlagDef[] = [
   {
     name: "path",
     type: "string",
-    usage: "path to the Go executable to trace (required unless a program to launch follows the flags)",
+    usage:
+      "path to the Go executable to trace (required unless -pid or a program to launch follows the flags)",
     default: "",
   },
   {
@@ -64,6 +69,19 @@ export const FLAGS: readonly FlagDef[] = [
     type: "int",
     usage: "trace only this process (default: every process running the executable)",
     default: "0",
+  },
+  {
+    name: "dump",
+    type: "string",
+    usage: "print the goroutines of the process(es) as Go's debug=2 dump does, then exit; `profile` is " +
+      "goroutine (every goroutine, where it is now) or goroutineleak (those judged leaked)",
+    default: "",
+  },
+  {
+    name: "leak-after",
+    type: "duration",
+    usage: "judge a goroutine leaked once blocked on a channel, select or lock at one place this long",
+    default: "1m0s",
   },
   { name: "level", type: "string", usage: "log level: DEBUG, INFO, WARN or ERROR", default: "INFO" },
   {
@@ -397,9 +415,18 @@ export const OptionsSchema = z.object({
   }),
   output: z.string().transform((s) => (s === "" ? null : s)),
   args: z.array(z.string()),
-}).refine((o) => o.path !== "" || o.args.length > 0, { error: "-path is required" })
+  dump: z.enum(["", "goroutine", "goroutineleak"], {
+    error: (iss) => `invalid -dump ${quote(String(iss.input))}: must be goroutine or goroutineleak`,
+  }).transform((v) => (v === "" ? null : v)),
+  leakAfterNs: z.bigint().refine((v) => v > 0n, {
+    error: (iss) => `invalid -leak-after ${formatDuration(iss.input as bigint)}: must be positive`,
+  }).transform((v) => Number(v)),
+}).refine((o) => o.path !== "" || o.pid !== null || o.args.length > 0, { error: "-path is required" })
   .refine((o) => o.pid === null || o.args.length === 0, {
     error: "-pid and a program to launch exclude each other: gmon traces the program it starts",
+  })
+  .refine((o) => o.dump === null || o.args.length === 0, {
+    error: "-dump reads running processes: it takes -pid or -path, not a program to launch",
   });
 
 /**
@@ -421,6 +448,8 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     format: values["format"],
     output: values["o"],
     args,
+    dump: values["dump"],
+    leakAfterNs: parseGoDuration(values["leak-after"]),
   });
   if (!result.success) {
     const msg = result.error.issues[0]?.message ?? "invalid arguments";

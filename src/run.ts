@@ -19,7 +19,7 @@ import type { StateView } from "./state/view.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
 import { StackTable } from "./symbolize/stacks.ts";
 import { type Launched, resolveProgram, SIGNAL_NUMBERS, startStopped } from "./target/launch.ts";
-import { checkProcess } from "./target/process.ts";
+import { checkProcess, executableOf } from "./target/process.ts";
 import { processAlive } from "./target/procfs.ts";
 import { openTarget } from "./target/target.ts";
 
@@ -35,7 +35,7 @@ const HOUSEKEEPING_MS = 250;
 
 /** The executable to trace: -path, or in launch mode the program, which must be the same file. */
 function targetPath(opts: Options): string {
-  if (opts.args.length === 0) return opts.path;
+  if (opts.args.length === 0) return opts.path !== "" ? opts.path : executableOf(opts.pid!);
   const prog = resolveProgram(opts.args[0]);
   if (opts.path !== "") {
     const [a, b] = [Deno.statSync(opts.path), Deno.statSync(prog)];

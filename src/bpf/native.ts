@@ -35,6 +35,10 @@ const LIBC_SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
   geteuid: { parameters: [], result: "u32" },
   // (pid, local iovecs, count, remote iovecs, count, flags): reads another process's memory without
   // stopping it (gmon's snapshot of goroutines).

@@ -5,6 +5,7 @@
  * @module
  */
 import { c, cstr, errno, strerror } from "../bpf/native.ts";
+import type { FileIdentity } from "../symbolize/bias.ts";
 
 const ENOENT = 2;
 const ESRCH = 3;
@@ -80,4 +81,56 @@ export function readMaps(pid: number): Mapping[] | null {
 export function processAlive(pid: number): boolean {
   if (c().kill(pid, 0) === 0) return true;
   return errno() === EPERM;
+}
+
+/** Where /proc/PID/exe points ("... (deleted)" for a removed file); null if it can't be read. */
+export function exeOf(pid: number): string | null {
+  const buf = new Uint8Array(4096);
+  const n = Number(c().readlink(cstr(`/proc/${pid}/exe`), buf, BigInt(buf.length)));
+  return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/** PF_KTHREAD in /proc/PID/stat's flags: a kernel thread, which has no user memory. */
+const PF_KTHREAD = 0x00200000;
+
+/** A process's run state ("R", "S", "Z", ...) and whether it is a kernel thread; null if gone. */
+export function processState(pid: number): { state: string; kthread: boolean } | null {
+  const stat = readProcFile(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  // The command name may hold anything, parentheses too: the fields follow its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0], kthread: (Number(fields[6]) & PF_KTHREAD) !== 0 };
+}
+
+/** Pids of the processes that map `file` (run it), in increasing order. */
+export function pidsRunning(file: FileIdentity): number[] {
+  const out: number[] = [];
+  for (const name of listProc()) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    let maps: Mapping[] | null = null;
+    try {
+      maps = readMaps(pid);
+    } catch { /* not ours to read, or gone */ }
+    if (maps?.some((m) => m.inode === file.ino && m.dev === file.dev)) out.push(pid);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** offsetof(struct dirent, d_name) on x86-64 glibc. */
+const D_NAME = 19;
+
+/** The names in /proc (Deno reserves listing it to --allow-all: gmon reads it through libc). */
+export function listProc(): string[] {
+  const dir = c().opendir(cstr("/proc"));
+  if (dir === null) throw new Error(`/proc: ${strerror(errno())}`);
+  const out: string[] = [];
+  try {
+    for (let ent = c().readdir(dir); ent !== null; ent = c().readdir(dir)) {
+      out.push(new Deno.UnsafePointerView(ent).getCString(D_NAME));
+    }
+  } finally {
+    c().closedir(dir);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ProbeSpec } from "../bpf/probes.ts";
-import { OLDEST_MINOR, parseGoVersion, tableGoidOffset } from "./goruntime.ts";
+import { type GoRelease, OLDEST_MINOR, parseGoVersion, tableGoidOffset } from "./goruntime.ts";
 import { creationProbes, exitProbe, type Placement } from "./placement.ts";
 import { TargetImage, type TargetImage as Image } from "./wasm.ts";
 
@@ -19,8 +19,16 @@ export interface Target {
   probes: ProbeSpec[];
 }
 
-/** Opens and checks `path`; throws a one-line error naming the problem. */
-export function openTarget(path: string): Target {
+/** A Go executable gmon can read: its image and release. */
+export interface GoExecutable {
+  path: string;
+  goVersion: string;
+  release: GoRelease;
+  image: Image;
+}
+
+/** Opens `path` and checks that it is a Go executable of a release gmon supports. */
+export function openGoExecutable(path: string): GoExecutable {
   let st: Deno.FileInfo;
   try {
     st = Deno.statSync(path);
@@ -38,13 +46,19 @@ export function openTarget(path: string): Target {
     }
     throw new Error(`${path}: ${(e as Error).message}`);
   }
-  const info = image.info();
-  const goVersion = info.goVersion;
+  const goVersion = image.info().goVersion;
   if (goVersion === null) throw new Error(`${path}: no Go version in .go.buildinfo: not a Go program`);
   const release = parseGoVersion(goVersion);
   if (release === null || release.major !== 1 || release.minor < OLDEST_MINOR) {
     throw new Error(`${path}: built by ${goVersion}; gmon supports Go 1.${OLDEST_MINOR} and later`);
   }
+  return { path, goVersion, release, image };
+}
+
+/** Opens and checks `path` and places the probes; throws a one-line error naming the problem. */
+export function openTarget(path: string): Target {
+  const { goVersion, release, image } = openGoExecutable(path);
+  const info = image.info();
   const goidOffset = info.goidOffset ?? tableGoidOffset(release);
   if (goidOffset === null) {
     throw new Error(
