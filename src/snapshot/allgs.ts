@@ -27,6 +27,11 @@ export function locateAllgs(image: TargetImage): AllgsAddrs {
   const len = image.symbol("runtime.allglen");
   const ptr = image.symbol("runtime.allgptr");
   if (len !== null && ptr !== null) return { allglen: len.addr, allgptr: ptr.addr, how: "symtab" };
+  return decodeAllgs(image);
+}
+
+/** The two addresses as runtime.forEachGRace loads them (what stripped binaries leave to go by). */
+export function decodeAllgs(image: TargetImage): AllgsAddrs {
   let loads: number[];
   try {
     loads = image.disasm(RACE_READER).insns.slice(0, WITHIN).flatMap((i) => {
