@@ -7,7 +7,9 @@
 import { monotonicNs } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import type { LineWriter } from "./log/writer.ts";
+import { heldByGlobals } from "./snapshot/globals.ts";
 import { LeakWatch } from "./snapshot/leak.ts";
+import { ProcessMemory } from "./snapshot/memory.ts";
 import { type Snapshot, SnapshotReader } from "./snapshot/read.ts";
 import { formatGoroutine } from "./snapshot/traceback.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
@@ -75,7 +77,9 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
   const snaps = await watchLeaks(readAll, watches, opts.leakAfterNs);
   const now = monotonicNs();
   snaps.forEach((s, i) => {
-    const leaked = s.goroutines.filter((g) => watches[i].verdict(g, now, opts.leakAfterNs) !== null);
+    const channels = new Set(s.goroutines.flatMap((g) => g.waitingOn));
+    const held = heldByGlobals(new ProcessMemory(s.pid), info.segments, biases.of(s.pid) ?? 0, channels);
+    const leaked = s.goroutines.filter((g) => watches[i].verdict(g, now, opts.leakAfterNs, held) !== null);
     out.write(heading(s) + leaked.map((g) => formatGoroutine(g, style, now, " (leaked)")).join("\n"));
     if (pids.length > 1) out.write("\n");
   });

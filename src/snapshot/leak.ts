@@ -12,6 +12,10 @@
  * Some waits can never end, whatever the time: a receive from or send to a nil channel, and a select
  * with no cases. Those are leaked from the first reading.
  *
+ * And some long waits are not leaks: a goroutine blocked on a channel that a global variable holds can
+ * still be woken by any code (Go's own leak detector, whose verdict comes from GC reachability, counts
+ * globals as roots). Callers pass the channels globals hold; such goroutines are never judged leaked.
+ *
  * @module
  */
 import { type Goroutine, Status } from "./goroutine.ts";
@@ -91,9 +95,18 @@ export class LeakWatch {
     for (const goid of this.#seen.keys()) if (!live.has(goid)) this.#seen.delete(goid);
   }
 
-  /** The verdict on `g` at `nowNs` (CLOCK_MONOTONIC), or null if it is not (yet) judged leaked. */
-  verdict(g: Goroutine, nowNs: number, leakAfterNs: number): LeakVerdict | null {
+  /**
+   * The verdict on `g` at `nowNs` (CLOCK_MONOTONIC), or null if it is not (yet) judged leaked;
+   * `reachable`: channels that globals hold (see the module's text).
+   */
+  verdict(
+    g: Goroutine,
+    nowNs: number,
+    leakAfterNs: number,
+    reachable?: ReadonlySet<number>,
+  ): LeakVerdict | null {
     if (!blocking(g)) return null;
+    if (reachable !== undefined && g.waitingOn.some((c) => reachable.has(c))) return null;
     const o = this.#seen.get(g.goid);
     if (o === undefined) return null;
     if (FOREVER.has(g.waitReason)) return { goid: g.goid, blockedNs: nowNs - o.firstSeenNs, why: "never" };
