@@ -7,9 +7,8 @@
 import { monotonicNs } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import type { LineWriter } from "./log/writer.ts";
-import { heldByGlobals } from "./snapshot/globals.ts";
 import { LeakWatch } from "./snapshot/leak.ts";
-import { ProcessMemory } from "./snapshot/memory.ts";
+import { judge } from "./snapshot/source.ts";
 import { type Snapshot, SnapshotReader } from "./snapshot/read.ts";
 import { formatGoroutine } from "./snapshot/traceback.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
@@ -50,19 +49,19 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
   const reader = new SnapshotReader(exe.image, exe.release);
   const info = exe.image.info();
   const biases = new LoadBiases(info.pie, fileIdentity(exe.path), info.segments);
-  const readAll = (): Snapshot[] =>
-    pids.map((pid) => {
+  const readAll = (): Promise<Snapshot[]> =>
+    Promise.all(pids.map((pid) => {
       checkUserProcess(pid);
       const bias = biases.of(pid);
       if (bias === null) throw new Error(`process ${pid} exited while being read`);
       return reader.read(pid, bias);
-    });
+    }));
   const style = { minor: exe.release.minor };
   const heading = (s: Snapshot) =>
     pids.length > 1 || opts.pid === null ? `process ${s.pid} ${exe.path}:\n\n` : "";
 
   if (opts.dump === "goroutine") {
-    for (const s of readAll()) {
+    for (const s of await readAll()) {
       const now = monotonicNs();
       out.write(
         heading(s) +
@@ -75,11 +74,10 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
 
   const watches = pids.map(() => new LeakWatch());
   const snaps = await watchLeaks(readAll, watches, opts.leakAfterNs);
-  const now = monotonicNs();
   snaps.forEach((s, i) => {
-    const channels = new Set(s.goroutines.flatMap((g) => g.waitingOn));
-    const held = heldByGlobals(new ProcessMemory(s.pid), info.segments, biases.of(s.pid) ?? 0, channels);
-    const leaked = s.goroutines.filter((g) => watches[i].verdict(g, now, opts.leakAfterNs, held) !== null);
+    const { leaked: verdicts } = judge(watches[i], s, info.segments, biases.of(s.pid) ?? 0, opts.leakAfterNs);
+    const now = monotonicNs();
+    const leaked = s.goroutines.filter((g) => verdicts.has(g.goid));
     out.write(heading(s) + leaked.map((g) => formatGoroutine(g, style, now, " (leaked)")).join("\n"));
     if (pids.length > 1) out.write("\n");
   });
@@ -92,15 +90,15 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
  * already proves); returns the last readings.
  */
 async function watchLeaks(
-  readAll: () => Snapshot[],
+  readAll: () => Promise<Snapshot[]>,
   watches: LeakWatch[],
   leakAfterNs: number,
 ): Promise<Snapshot[]> {
   const observe = (snaps: Snapshot[]) => snaps.forEach((s, i) => watches[i].observe(s.goroutines, s.startNs));
-  let snaps = readAll();
+  let snaps = await readAll();
   observe(snaps);
   await sleep(Math.min(CONFIRM_MS, leakAfterNs / 1e6));
-  snaps = readAll();
+  snaps = await readAll();
   observe(snaps);
   let told = false;
   for (;;) {
@@ -116,7 +114,7 @@ async function watchLeaks(
       ));
     }
     await sleep(Math.min(WATCH_EVERY_MS, left / 1e6 + 1));
-    snaps = readAll();
+    snaps = await readAll();
     observe(snaps);
   }
 }

@@ -12,7 +12,7 @@ import type { Options } from "./cli.ts";
 import { EventLines } from "./log/events.ts";
 import { serve } from "./endpoint/http.ts";
 import { LeakReport } from "./log/report.ts";
-import type { Logger } from "./log/slog.ts";
+import type { Attr, Logger } from "./log/slog.ts";
 import type { LineWriter } from "./log/writer.ts";
 import { LiveGoroutines, REPEAT, siteOf } from "./state/live.ts";
 import type { StateView } from "./state/view.ts";
@@ -21,7 +21,11 @@ import { StackTable } from "./symbolize/stacks.ts";
 import { type Launched, resolveProgram, SIGNAL_NUMBERS, startStopped } from "./target/launch.ts";
 import { checkProcess, executableOf } from "./target/process.ts";
 import { processAlive } from "./target/procfs.ts";
-import { openTarget } from "./target/target.ts";
+import { openTarget, type Target } from "./target/target.ts";
+import type { Segment } from "./target/wasm.ts";
+import { SnapshotReader } from "./snapshot/read.ts";
+import { LiveSnapshots } from "./snapshot/source.ts";
+import { pidsRunning } from "./target/procfs.ts";
 
 /**
  * 32 MiB of 40-1056 byte records: scripts/bench's burst of 1M goroutines, every event logged to a file,
@@ -62,6 +66,15 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
   const epochOffsetMs = monotonicToEpochMs();
   let lost = 0;
   // What the endpoint and the leak report read, in this process: no copies of the state.
+  const info = target.image.info();
+  const biases = new LoadBiases(info.pie, fileIdentity(path), info.segments);
+  // Set once the program to trace is known (launch mode starts it below).
+  let launched: Launched | null = null;
+  const tracedPids = () => {
+    const one = launched?.pid ?? opts.pid;
+    return one !== null ? [one] : pidsRunning(fileIdentity(path));
+  };
+  const snapshots = snapshotsOf(target, info.segments, biases, tracedPids, opts.leakAfterNs, log);
   const view: StateView = {
     path,
     live,
@@ -69,11 +82,12 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
     nowNs: () => (Date.now() - epochOffsetMs) * 1e6,
     epochMs: (ns) => epochOffsetMs + ns / 1e6,
     lost: () => lost,
+    snapshots: snapshots ?? undefined,
+    goMinor: target.release.minor,
   };
 
   // Taken in this order, released in reverse on any failure: nothing stays bound, running or attached.
   let endpoint: Awaited<ReturnType<typeof serve>> | null = null;
-  let launched: Launched | null = null;
   let probes: Probes | null = null;
   try {
     // Bound before anything is attached: a port in use leaves nothing behind.
@@ -98,8 +112,6 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
   const ring = probes;
   const onePid = launched?.pid ?? opts.pid;
 
-  const info = target.image.info();
-  const biases = new LoadBiases(info.pie, fileIdentity(path), info.segments);
   // An exit's stack is its probe's one frame (exits are captured without a stack).
   const unknownStack = stacks.fixed([]);
   const probeStacks = target.probes.map((p) =>
@@ -163,9 +175,16 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
   };
   const reportMs = opts.reportIntervalNs === null ? Infinity : opts.reportIntervalNs / 1e6;
 
-  log.info("attached", [["path", path], ["go_version", target.goVersion], ["pid", onePid ?? "any"]]);
+  // Goroutines alive before gmon attached (none in launch mode: the program has not run yet).
+  const adopted = launched === null && snapshots !== null
+    ? await adoptRunning(snapshots, stacks, live, () => ring.ring.drain(onRecord), view.nowNs())
+    : 0;
+  const attachedAttrs: Attr[] = [["path", path], ["go_version", target.goVersion], ["pid", onePid ?? "any"]];
+  if (launched === null) attachedAttrs.push(["goroutines", adopted]);
+  log.info("attached", attachedAttrs);
   out.flush();
   launched?.resume();
+  if (endpoint !== null) snapshots?.watch(watchEveryMs(opts.leakAfterNs));
 
   return await new Promise<number>((resolve) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -193,6 +212,7 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
       if (stopping) return;
       stopping = true;
       clearTimeout(timer);
+      snapshots?.close();
       ring.ring.drain(onRecord);
       checkLost();
       ring.close();
@@ -231,4 +251,53 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
     });
     poll();
   });
+}
+
+/** How often the endpoint's leak watch reads the processes: a few readings per -leak-after. */
+function watchEveryMs(leakAfterNs: number): number {
+  return Math.min(30_000, Math.max(1000, leakAfterNs / 1e6 / 6));
+}
+
+/**
+ * Readings of the traced processes, or null (with a warning: tracing goes on without them) when this
+ * executable's goroutines can't be read.
+ */
+function snapshotsOf(
+  target: Target,
+  segments: Segment[],
+  biases: LoadBiases,
+  pids: () => number[],
+  leakAfterNs: number,
+  log: Logger,
+): LiveSnapshots | null {
+  try {
+    const reader = new SnapshotReader(target.image, target.release);
+    return new LiveSnapshots({ reader, segments, biasOf: (pid) => biases.of(pid), pids, leakAfterNs });
+  } catch (e) {
+    log.warn("goroutines can't be read", [["reason", (e as Error).message]]);
+    return null;
+  }
+}
+
+/**
+ * Reads the goroutines alive now and counts them at their go statement's site; returns how many were
+ * adopted. The ring is drained first, so that goroutines created or ended since the probes were
+ * attached are known as such and not adopted twice.
+ */
+async function adoptRunning(
+  snapshots: LiveSnapshots,
+  stacks: StackTable,
+  live: LiveGoroutines,
+  drain: () => void,
+  nowNs: number,
+): Promise<number> {
+  const readings = await snapshots.current(0);
+  drain();
+  let n = 0;
+  for (const { snapshot } of readings) {
+    for (const g of snapshot.goroutines) {
+      if (live.adopt(snapshot.pid, g.goid, stacks.created(g.gopc).id, nowNs)) n++;
+    }
+  }
+  return n;
 }

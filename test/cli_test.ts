@@ -21,6 +21,8 @@ const base: Options = {
   format: "text",
   output: null,
   args: [],
+  dump: null,
+  leakAfterNs: 60e9,
 };
 const ok = (o: Partial<Options>): Options => ({ ...base, ...o });
 const P = ["-path", "/bin/app"];
@@ -119,6 +121,19 @@ const CASES: Case[] = [
   {
     argv: [...P, "-pprof-port", "-1"],
     want: "invalid -pprof-port -1: must be between 1 and 65535 (0 is off)",
+  },
+  // -pid alone names its executable; -dump and -leak-after.
+  { argv: ["-pid", "42"], want: ok({ path: "", pid: 42 }) },
+  { argv: ["-pid", "42", "-dump", "goroutine"], want: ok({ path: "", pid: 42, dump: "goroutine" }) },
+  { argv: [...P, "-dump=goroutineleak"], want: ok({ dump: "goroutineleak" }) },
+  { argv: [...P, "-leak-after", "90s"], want: ok({ leakAfterNs: 90e9 }) },
+  { argv: [...P, "-leak-after", "1h2m"], want: ok({ leakAfterNs: 3720e9 }) },
+  { argv: [...P, "-dump", "heap"], want: 'invalid -dump "heap": must be goroutine or goroutineleak' },
+  { argv: [...P, "-leak-after", "0s"], want: "invalid -leak-after 0s: must be positive" },
+  { argv: [...P, "-leak-after", "-1m"], want: "invalid -leak-after -1m0s: must be positive" },
+  {
+    argv: [...P, "-dump", "goroutine", "--", "./app"],
+    want: "-dump reads running processes: it takes -pid or -path, not a program to launch",
   },
   // Launch mode: what follows the flags is a program and its arguments.
   { argv: [...P, "foo", "-pid", "3"], want: ok({ args: ["foo", "-pid", "3"] }) },
@@ -268,14 +283,18 @@ Deno.test("usage text", () => {
   assert.equal(
     usage(),
     `Usage of gmon:
+  -dump profile
+    \tprint the goroutines of the process(es) as Go's debug=2 dump does, then exit; profile is goroutine (every goroutine, where it is now) or goroutineleak (those judged leaked)
   -format string
     \tformat of gmon's lines: text or json (Go slog's handlers) (default "text")
+  -leak-after duration
+    \tjudge a goroutine leaked once blocked on a channel, select or lock at one place this long (default 1m0s)
   -level string
     \tlog level: DEBUG, INFO, WARN or ERROR (default "INFO")
   -o file
     \twrite gmon's lines to file (default: stdout; stderr when launching a program)
   -path string
-    \tpath to the Go executable to trace (required unless a program to launch follows the flags)
+    \tpath to the Go executable to trace (required unless -pid or a program to launch follows the flags)
   -pid int
     \ttrace only this process (default: every process running the executable)
   -pprof-addr address

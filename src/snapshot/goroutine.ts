@@ -71,7 +71,10 @@ export interface Goroutine {
   createdBy: CreatedBy | null;
   /** Its stack now, innermost first; null when it runs on a thread (no stack to read, as for Go). */
   frames: Frame[] | null;
-  /** Physical pcs of its stack (file addresses): where it is, for comparing two readings. */
+  /**
+   * Its stack's physical frames as file addresses looked up (a return address less one): where it is,
+   * for comparing two readings and for profiles' locations.
+   */
   pcs: number[];
   /** The runtime's own goroutine (Go's isSystemGoroutine): left out of dumps, as Go does. */
   system: boolean;

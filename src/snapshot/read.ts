@@ -102,8 +102,11 @@ export class SnapshotReader {
     }
   }
 
-  /** Reads every live goroutine of process `pid`, whose executable is loaded at `bias`. */
-  read(pid: number, bias: number): Snapshot {
+  /**
+   * Reads every live goroutine of process `pid`, whose executable is loaded at `bias`. Between rounds
+   * it yields to the event loop, so that a big process's reading never holds up gmon's other work.
+   */
+  async read(pid: number, bias: number): Promise<Snapshot> {
     const mem = new ProcessMemory(pid);
     const startNs = monotonicNs();
     const reasons = this.#reasons(mem, bias);
@@ -111,6 +114,7 @@ export class SnapshotReader {
     const reads: ReadGoroutine[] = [];
     let unsettled = 0;
     for (let i = 0; i < gps.length; i += CHUNK) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 0));
       const chunk = this.#readChunk(mem, gps.slice(i, i + CHUNK), bias, reasons);
       reads.push(...chunk.reads);
       unsettled += chunk.unsettled;
@@ -318,7 +322,7 @@ export class SnapshotReader {
       parentGoid: h.parentGoid,
       createdBy: this.#createdBy(gopc),
       frames: null,
-      pcs: walked === null ? [] : walked.frames.map((f) => f.pc),
+      pcs: walked === null ? [] : walked.frames.map((f) => f.symPc),
       system: false,
       waitingOn: [],
     };

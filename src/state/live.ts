@@ -2,8 +2,8 @@
  * Which goroutines are alive, per process, and what they add up to per creation stack and per creation
  * site: the tracer's state between a creation and its exit, read by the endpoint and the leak report.
  *
- * Memory: one live goroutine is a slot in four typed-array slabs (goid, creation time, pid, aggregate
- * index: 24 bytes) plus its entry in an open-addressing index (4 bytes, load <= 0.5): ~40 bytes with the
+ * Memory: one live goroutine is a slot in five typed-array slabs (goid, creation time, pid, aggregate
+ * index, adopted flag: 25 bytes) plus its entry in an open-addressing index (4 bytes, load <= 0.5): ~40 bytes with the
  * slack of doubling (scripts/bench-state measures it; test/state_test.ts holds it under 64). The slabs
  * grow to the peak and stay there. No object per goroutine, nothing allocated per event once grown: an
  * event costs a hash probe and a few array writes, its stack and site aggregates found by index.
@@ -177,6 +177,8 @@ export class LiveGoroutines {
   #born = new Float64Array(1024);
   #pid = new Int32Array(1024);
   #agg = new Int32Array(1024);
+  /** 1: adopted (alive before gmon attached; #born is when gmon found it). */
+  #adopted = new Uint8Array(1024);
   /** Slots ever used: [0, #top). */
   #top = 0;
   #free = -1;
@@ -196,6 +198,10 @@ export class LiveGoroutines {
    * goroutine was already live (a repeated report).
    */
   create(pid: number, goid: number, stackId: number, timeNs = 0): boolean {
+    return this.#insert(pid, goid, stackId, timeNs, true);
+  }
+
+  #insert(pid: number, goid: number, stackId: number, timeNs: number, seenCreated: boolean): boolean {
     const pos = this.#probe(pid, goid);
     if (this.#index[pos] !== 0) return false;
     const t = this.#table(pid);
@@ -205,18 +211,32 @@ export class LiveGoroutines {
     this.#born[slot] = timeNs;
     this.#pid[slot] = pid;
     this.#agg[slot] = a;
+    this.#adopted[slot] = seenCreated ? 0 : 1;
     this.#index[pos] = slot + 1;
     t.stackLive[a]++;
-    t.stackCreated[a]++;
     const s = t.stackSite[a];
     t.siteLive[s]++;
-    t.siteCreated[s]++;
+    if (seenCreated) {
+      t.stackCreated[a]++;
+      t.siteCreated[s]++;
+      this.created++;
+    }
     t.live++;
-    this.created++;
     this.#live++;
     // Keep the load at most 1/2.
     if (this.#live * 2 > this.#mask) this.#rehash(this.#index.length * 2);
     return true;
+  }
+
+  /**
+   * Records a goroutine that was already alive when gmon attached (found by reading the process), under
+   * `stackId`: the stack of its go statement (g.gopc). It counts as live at its site but not as created;
+   * its creation time is unknown: `sinceNs`, when gmon found it, stands in as a lower bound of its age.
+   * False if that goroutine is already known or just exited.
+   */
+  adopt(pid: number, goid: number, stackId: number, sinceNs = 0): boolean {
+    if (this.#table(pid).recent.has(goid)) return false;
+    return this.#insert(pid, goid, stackId, sinceNs, false);
   }
 
   /**
@@ -236,11 +256,20 @@ export class LiveGoroutines {
     const slot = entry - 1;
     const a = this.#agg[slot];
     const lifetime = Math.max(0, timeNs - this.#born[slot]);
+    const adopted = this.#adopted[slot] === 1;
     this.#removeAt(pos);
     this.#release(slot);
     t.stackLive[a]--;
     const s = t.stackSite[a];
     t.siteLive[s]--;
+    if (adopted) {
+      // Adopted (alive before gmon attached): its lifetime is unknown.
+      t.live--;
+      this.#live--;
+      this.preexisting++;
+      t.remember(goid);
+      return PREEXISTING;
+    }
     t.siteExited[s]++;
     t.siteLifetimeNs[s] += lifetime;
     let b = 0;
@@ -286,15 +315,20 @@ export class LiveGoroutines {
     return n;
   }
 
-  /** Calls `each` for every live goroutine, in no particular order. Don't change the state from it. */
-  forEachLive(each: (pid: number, goid: number, bornNs: number, stackId: number) => void): void {
+  /**
+   * Calls `each` for every live goroutine, in no particular order; `adopted`: alive before gmon
+   * attached, `bornNs` then being when gmon found it. Don't change the state from it.
+   */
+  forEachLive(
+    each: (pid: number, goid: number, bornNs: number, stackId: number, adopted: boolean) => void,
+  ): void {
     let t: ProcessTable | undefined;
     for (let slot = 0; slot < this.#top; slot++) {
       const a = this.#agg[slot];
       if (a < 0) continue;
       const pid = this.#pid[slot];
       if (t?.pid !== pid) t = this.#byPid.get(pid)!;
-      each(pid, this.#goid[slot], this.#born[slot], t.stackIds[a]);
+      each(pid, this.#goid[slot], this.#born[slot], t.stackIds[a], this.#adopted[slot] === 1);
     }
   }
 
@@ -359,7 +393,7 @@ export class LiveGoroutines {
   /** Bytes held by the slabs and the index (what grows with the number of live goroutines). */
   get slabBytes(): number {
     return this.#goid.byteLength + this.#born.byteLength + this.#pid.byteLength + this.#agg.byteLength +
-      this.#index.byteLength;
+      this.#adopted.byteLength + this.#index.byteLength;
   }
 
   readonly #siteFn = (stackId: number): string => {
@@ -446,6 +480,7 @@ export class LiveGoroutines {
       this.#born = grow(this.#born, new Float64Array(n));
       this.#pid = grow(this.#pid, new Int32Array(n));
       this.#agg = grow(this.#agg, new Int32Array(n));
+      this.#adopted = grow(this.#adopted, new Uint8Array(n));
     }
     return this.#top++;
   }
@@ -456,7 +491,7 @@ export class LiveGoroutines {
   }
 }
 
-function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+function grow<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T {
   to.set(from);
   return to;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { LiveSnapshots } from "../snapshot/source.ts";
 import type { StackEntry } from "../symbolize/stacks.ts";
 import { creatorFrames, type LiveGoroutines } from "./live.ts";
 
@@ -20,6 +21,10 @@ export interface StateView {
   epochMs(monoNs: number): number;
   /** Records lost so far (kernel drops and malformed records). */
   lost(): number;
+  /** Readings of the processes' goroutines where they are now, with leak verdicts; absent if unavailable. */
+  readonly snapshots?: LiveSnapshots;
+  /** The traced executable's Go minor release (how its dumps are printed). */
+  readonly goMinor?: number;
 }
 
 /** Splits a `func at file:line` frame; a frame without ` at ` is all function. */

@@ -91,6 +91,14 @@ export class StackTable {
     return entry;
   }
 
+  /**
+   * The creation stack of a goroutine gmon did not see created (alive when it attached): just its go
+   * statement, from g.gopc (a file address: the return address of the call that created it).
+   */
+  created(gopc: number): StackEntry {
+    return this.#entryFor(this.#framesOf(gopc === 0 ? [] : [gopc], 0));
+  }
+
   /** A stack known up front, e.g. the exit probe's one frame at an exact (not return) address. */
   fixed(pcs: readonly number[]): StackEntry {
     return this.#entryFor(this.#framesOf(pcs, pcs.length));

@@ -13,6 +13,7 @@ import { TargetImage, type TargetImage as Image } from "./wasm.ts";
 export interface Target {
   path: string;
   goVersion: string;
+  release: GoRelease;
   goidOffset: number;
   image: Image;
   /** Where each probe sits; a record's probe index points in here. */
@@ -85,7 +86,7 @@ export function openTarget(path: string): Target {
     index,
     how: p.how,
   }));
-  return { path, goVersion, goidOffset, image, probes };
+  return { path, goVersion, release, goidOffset, image, probes };
 }
 
 function hasFunction(image: Image, name: string): boolean {

@@ -1,0 +1,131 @@
+/**
+ * Readings of the traced processes while gmon traces them: taken on demand (the endpoint) and on a
+ * timer (so that leak verdicts rest on gmon's own observation over time), shared by the requests
+ * that arrive while one is fresh, each with its leak verdicts.
+ *
+ * @module
+ */
+import { monotonicNs } from "../bpf/native.ts";
+import type { Segment } from "../target/wasm.ts";
+import type { Goroutine } from "./goroutine.ts";
+import { heldByGlobals } from "./globals.ts";
+import { type LeakVerdict, LeakWatch } from "./leak.ts";
+import { ProcessMemory } from "./memory.ts";
+import type { Snapshot, SnapshotReader } from "./read.ts";
+
+/** One process read, with the verdicts on its goroutines. */
+export interface Reading {
+  snapshot: Snapshot;
+  /** Leaked goroutines by goid. */
+  leaked: ReadonlyMap<number, LeakVerdict>;
+}
+
+/** Where readings come from: the reader, each process's load bias, and which processes to read. */
+export interface Sources {
+  reader: SnapshotReader;
+  segments: readonly Segment[];
+  /** The load bias of a process, null when it is gone. */
+  biasOf(pid: number): number | null;
+  /** The processes to read now. */
+  pids(): number[];
+  leakAfterNs: number;
+}
+
+/** A reading is fresh this long: requests within it share it. */
+const FRESH_MS = 1000;
+
+/** Readings of every traced process, with leak watches kept across them. */
+export class LiveSnapshots {
+  readonly #src: Sources;
+  readonly #watches = new Map<number, LeakWatch>();
+  #last: { atMs: number; readings: Reading[] } | null = null;
+  #inFlight: Promise<Reading[]> | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** Readings that failed (a process gone mid-read): they are skipped, the others still served. */
+  failures = 0;
+
+  constructor(src: Sources) {
+    this.#src = src;
+  }
+
+  /** The leak-after threshold verdicts use, ns. */
+  get leakAfterNs(): number {
+    return this.#src.leakAfterNs;
+  }
+
+  /** Readings at most `maxAgeMs` old (a new one when the last is older; one at a time). */
+  current(maxAgeMs = FRESH_MS): Promise<Reading[]> {
+    if (this.#last !== null && Date.now() - this.#last.atMs <= maxAgeMs) {
+      return Promise.resolve(this.#last.readings);
+    }
+    this.#inFlight ??= this.#readAll().finally(() => this.#inFlight = null);
+    return this.#inFlight;
+  }
+
+  /** The last readings taken, if any (never reads). */
+  get last(): readonly Reading[] {
+    return this.#last?.readings ?? [];
+  }
+
+  /** Reads every `everyMs` in the background until {@link close}. */
+  watch(everyMs: number): void {
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => void this.current(0).catch(() => this.failures++), everyMs);
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  async #readAll(): Promise<Reading[]> {
+    const readings: Reading[] = [];
+    const pids = this.#src.pids();
+    for (const pid of pids) {
+      const bias = this.#src.biasOf(pid);
+      if (bias === null) continue;
+      try {
+        readings.push(this.#judge(await this.#src.reader.read(pid, bias), bias));
+      } catch {
+        this.failures++;
+      }
+    }
+    for (const pid of this.#watches.keys()) if (!pids.includes(pid)) this.#watches.delete(pid);
+    this.#last = { atMs: Date.now(), readings };
+    return readings;
+  }
+
+  #judge(snapshot: Snapshot, bias: number): Reading {
+    let watch = this.#watches.get(snapshot.pid);
+    if (watch === undefined) {
+      watch = new LeakWatch();
+      this.#watches.set(snapshot.pid, watch);
+    }
+    watch.observe(snapshot.goroutines, snapshot.startNs);
+    return judge(watch, snapshot, this.#src.segments, bias, this.#src.leakAfterNs);
+  }
+}
+
+/**
+ * The leak verdicts on a reading that `watch` has observed: the watch's timing, less the goroutines
+ * blocked on a channel that a global holds (read from the process's data and bss).
+ */
+export function judge(
+  watch: LeakWatch,
+  snapshot: Snapshot,
+  segments: readonly Segment[],
+  bias: number,
+  leakAfterNs: number,
+): Reading {
+  const now = monotonicNs();
+  const candidates = snapshot.goroutines.filter((g: Goroutine) =>
+    watch.verdict(g, now, leakAfterNs) !== null
+  );
+  const channels = new Set(candidates.flatMap((g) => g.waitingOn));
+  const held = heldByGlobals(new ProcessMemory(snapshot.pid), segments, bias, channels);
+  const leaked = new Map<number, LeakVerdict>();
+  for (const g of candidates) {
+    const v = watch.verdict(g, now, leakAfterNs, held);
+    if (v !== null) leaked.set(g.goid, v);
+  }
+  return { snapshot, leaked };
+}
