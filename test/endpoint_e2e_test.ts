@@ -4,9 +4,11 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import type { GoroutineJson } from "../src/endpoint/json.ts";
-import { promtool } from "./promtool.ts";
 import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
-import { parseTraces } from "./pprof_traces.ts";
+import { checkMetrics, freePort, get, Leaker, metric, pprofTraces, until } from "./endpoint_util.ts";
+
+/** A row of /goroutines. */
+type Live = GoroutineJson;
 
 const K = 25;
 const CHURN = 60;
@@ -19,108 +21,6 @@ function newLeftovers(before: ReadonlySet<string>): string[] {
   return leftovers().filter((l) => !before.has(l));
 }
 
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** The leaker fixture, driven line by line over stdin. */
-class Leaker {
-  readonly child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #lines: ReadableStreamDefaultReader<string>;
-  #rest = "";
-
-  constructor(bin: string) {
-    this.child = new Deno.Command(bin, {
-      args: ["-leak", String(K), "-churn", String(CHURN)],
-      stdin: "piped",
-      stdout: "piped",
-    }).spawn();
-    this.#writer = this.child.stdin.getWriter();
-    this.#lines = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  async expect(line: string): Promise<void> {
-    for (;;) {
-      const nl = this.#rest.indexOf("\n");
-      if (nl >= 0) {
-        const got = this.#rest.slice(0, nl);
-        this.#rest = this.#rest.slice(nl + 1);
-        assertEquals(got, line);
-        return;
-      }
-      const { value, done } = await this.#lines.read();
-      if (done) throw new Error(`leaker ended before "${line}"`);
-      this.#rest += value;
-    }
-  }
-
-  async send(cmd: string, reply?: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
-    if (reply !== undefined) await this.expect(reply);
-  }
-
-  async quit(): Promise<void> {
-    try {
-      await this.send("quit");
-      await this.#writer.close();
-    } catch { /* gone */ }
-    await this.#lines.cancel().catch(() => {});
-    await this.child.status;
-  }
-}
-
-/** A row of /goroutines. */
-type Live = GoroutineJson;
-
-async function get(url: string): Promise<Response> {
-  const r = await fetch(url);
-  assertEquals(r.status, 200, url);
-  return r;
-}
-
-/** Polls `probe` until it returns true (events reach gmon within milliseconds). */
-async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function pprofTraces(url: string) {
-  // pprof keeps a copy of what it fetches: in a directory of ours.
-  const dir = await Deno.makeTempDir();
-  try {
-    const r = await new Deno.Command("go", {
-      args: ["tool", "pprof", "-traces", url],
-      stderr: "piped",
-      env: { PPROF_TMPDIR: dir },
-    }).output();
-    const dec = new TextDecoder();
-    assertEquals(r.code, 0, dec.decode(r.stderr));
-    return parseTraces(dec.decode(r.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** promtool must accept the exposition. */
-async function checkMetrics(text: string): Promise<void> {
-  const r = await promtool(text);
-  assertEquals(r.code, 0, r.out);
-}
-
-function metric(text: string, name: string, pid: number, site: string): number | undefined {
-  const prefix = `${name}{pid="${pid}",site="${site}"} `;
-  const line = text.split("\n").find((l) => l.startsWith(prefix));
-  return line === undefined ? undefined : Number(line.slice(prefix.length));
-}
-
 Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly the leak, then nothing", async () => {
   const bin = buildFixture("leaker");
   const before = new Set(leftovers());
@@ -130,7 +30,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
   let leaker: Leaker | undefined;
   try {
     await gmon.attached();
-    leaker = new Leaker(bin);
+    leaker = new Leaker(bin, K, CHURN);
     const pid = leaker.child.pid;
     await leaker.expect("ready");
     await leaker.send("leak", "leaked");
@@ -146,11 +46,39 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
       assert(g.stack[0].startsWith("runtime.newproc at "), g.stack[0]);
       assert(/^main\.leak at .*\/leaker\/main\.go:\d+$/.test(g.stack[1]), g.stack[1]);
       assert(g.age_seconds >= 0 && g.age_seconds < 60, String(g.age_seconds));
-      assert(Math.abs(Date.parse(g.created_at) - Date.now()) < 60_000, g.created_at);
+      assert(Math.abs(Date.parse(g.created_at!) - Date.now()) < 60_000, String(g.created_at));
+      assertEquals([g.preexisting, g.status, g.wait_reason, g.leaked], [
+        false,
+        "chan receive",
+        "chan receive",
+        false,
+      ]);
+      assert(
+        g.current_stack!.some((f) => /^main\.wait at .*\/leaker\/main\.go:\d+$/.test(f)),
+        String(g.current_stack),
+      );
+      assertEquals(g.waiting_for.length, 1);
     }
 
+    // Where they are now: Go's own profile shape, read from the process.
+    const now = await pprofTraces(`${base}/debug/pprof/goroutine`);
+    const waiting = now.filter((t) => t.frames.includes("main.wait"));
+    assertEquals(waiting.map((t) => [t.count, t.pid, t.frames[0]]), [[K, String(pid), "runtime.gopark"]]);
+    const nowDump = await (await get(`${base}/debug/pprof/goroutine?debug=2`)).text();
+    assertEquals(nowDump.split(/\]:\nmain\.wait\(\)\n/).length - 1, K, nowDump);
+    assert(
+      /^goroutine \d+ \[chan receive\]:\nmain\.wait\(\)\n\t.*\/leaker\/main\.go:\d+ \+0x[0-9a-f]+\ncreated by main\.leak in goroutine 1\n/m
+        .test(nowDump),
+      nowDump,
+    );
+    // Blocked on a channel that a global holds: not leaked, as Go's leak profile judges it too.
+    assertEquals(
+      (await (await get(`${base}/debug/pprof/goroutineleak?debug=1`)).text()).split("\n")[0],
+      "goroutineleak profile: total 0",
+    );
+
     // go tool pprof reads the profile straight from the endpoint.
-    const traces = await pprofTraces(`${base}/debug/pprof/goroutine`);
+    const traces = await pprofTraces(`${base}/debug/pprof/goroutinecreated`);
     const leakTraces = traces.filter((t) => t.frames[0] === "main.leak");
     assertEquals(leakTraces.map((t) => [t.count, t.pid, t.frames.slice(0, 2)]), [[K, String(pid), [
       "main.leak",
@@ -158,7 +86,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
     ]]]);
     assert(!traces.some((t) => t.frames[0] === "main.churn"), "the churned goroutines are gone");
 
-    const debug1 = await (await get(`${base}/debug/pprof/goroutine?debug=1`)).text();
+    const debug1 = await (await get(`${base}/debug/pprof/goroutinecreated?debug=1`)).text();
     assert(debug1.startsWith("goroutine profile: total "), debug1);
     assert(
       new RegExp(
@@ -167,7 +95,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
       ).test(debug1),
       debug1,
     );
-    const debug2 = await (await get(`${base}/debug/pprof/goroutine?debug=2`)).text();
+    const debug2 = await (await get(`${base}/debug/pprof/goroutinecreated?debug=2`)).text();
     assertEquals(debug2.split("\ncreated by main.leak\n").length - 1, K);
 
     const metrics = await (await get(`${base}/metrics`)).text();
@@ -185,7 +113,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
     // Released: every count of the two sites goes back to 0.
     await leaker.send("release", "released");
     await until("nothing live at main.leak", async () => atSite(await live(), "main.leak").length === 0);
-    const after = await pprofTraces(`${base}/debug/pprof/goroutine`);
+    const after = await pprofTraces(`${base}/debug/pprof/goroutinecreated`);
     assert(
       !after.some((t) => t.frames[0] === "main.leak" || t.frames[0] === "main.churn"),
       JSON.stringify(after),

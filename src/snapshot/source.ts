@@ -1,7 +1,7 @@
 /**
  * Readings of the traced processes while gmon traces them: taken on demand (the endpoint) and on a
- * timer (so that leak verdicts rest on gmon's own observation over time), shared by the requests
- * that arrive while one is fresh, each with its leak verdicts.
+ * timer (so that leak verdicts rest on gmon's own observation over time), one at a time — requests
+ * that arrive while one is under way share it — each with its leak verdicts.
  *
  * @module
  */
@@ -31,8 +31,6 @@ export interface Sources {
   leakAfterNs: number;
 }
 
-/** A reading is fresh this long: requests within it share it. */
-const FRESH_MS = 1000;
 
 /** Readings of every traced process, with leak watches kept across them. */
 export class LiveSnapshots {
@@ -53,12 +51,16 @@ export class LiveSnapshots {
     return this.#src.leakAfterNs;
   }
 
-  /** Readings at most `maxAgeMs` old (a new one when the last is older; one at a time). */
-  current(maxAgeMs = FRESH_MS): Promise<Reading[]> {
+  /**
+   * Readings at most `maxAgeMs` old: the one under way if any, else a new one unless the last is
+   * young enough.
+   */
+  current(maxAgeMs = 0): Promise<Reading[]> {
+    if (this.#inFlight !== null) return this.#inFlight;
     if (this.#last !== null && Date.now() - this.#last.atMs <= maxAgeMs) {
       return Promise.resolve(this.#last.readings);
     }
-    this.#inFlight ??= this.#readAll().finally(() => this.#inFlight = null);
+    this.#inFlight = this.#readAll().finally(() => this.#inFlight = null);
     return this.#inFlight;
   }
 
