@@ -7,6 +7,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { root, runGmon } from "./harness.ts";
+import { blocks, startParked } from "./parked.ts";
 import { buildWith } from "./toolchains.ts";
 
 const RELEASES = ["go1.19", "go1.20", "go1.21", "go1.22", "go1.23", "go1.24", "go1.25", "machine", "go1.27"];
@@ -18,38 +19,6 @@ const KINDS: Record<string, string[]> = {
 /** The parked goroutines the fixture makes (all but main and the runtime's own). */
 const PARKED = 24;
 const results: string[] = [];
-
-/** Goroutine blocks of a Go dump by goid. */
-export function blocks(dump: string): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const b of dump.split("\n\n")) {
-    const m = /^goroutine (\d+) \[/.exec(b.trim());
-    if (m) out.set(Number(m[1]), b.trim());
-  }
-  return out;
-}
-
-/** A parked fixture running; its runtime.Stack(all) text is `reference`. */
-export async function startParked(
-  bin: string,
-): Promise<{ child: Deno.ChildProcess; reference: string; stop: () => Promise<void> }> {
-  const out = await Deno.makeTempFile();
-  const child = new Deno.Command(bin, { args: ["-out", out], stdin: "piped", stdout: "piped" }).spawn();
-  const reader = child.stdout.getReader();
-  const first = await reader.read();
-  assertEquals(new TextDecoder().decode(first.value).trim(), "ready");
-  reader.releaseLock();
-  return {
-    child,
-    reference: Deno.readTextFileSync(out),
-    stop: async () => {
-      await child.stdin.close();
-      await child.stdout.cancel();
-      await child.status;
-      Deno.removeSync(out);
-    },
-  };
-}
 
 for (const release of RELEASES) {
   Deno.test(`snapshot truth: ${release}`, async (t) => {
