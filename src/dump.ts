@@ -54,7 +54,7 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
       checkUserProcess(pid);
       const bias = biases.of(pid);
       if (bias === null) throw new Error(`process ${pid} exited while being read`);
-      return reader.read(pid, bias);
+      return reader.read(pid, bias, { args: true });
     }));
   const style = { minor: exe.release.minor };
   const heading = (s: Snapshot) =>

@@ -64,8 +64,11 @@ export function formatArgs(facts: FrameFacts, argp: number, read: ReadBytes): st
 /** Go's `hex` of a little-endian value: 0x and lowercase digits, no leading zeros. */
 function hexOf(bytes: Uint8Array | null): string {
   if (bytes === null) return "0x0";
-  let s = "";
-  for (let i = bytes.length - 1; i >= 0; i--) s += bytes[i].toString(16).padStart(2, "0");
-  s = s.replace(/^0+/, "");
-  return "0x" + (s === "" ? "0" : s);
+  let lo = 0;
+  let hi = 0;
+  for (let i = Math.min(bytes.length, 8) - 1; i >= 0; i--) {
+    if (i >= 4) hi = hi * 256 + bytes[i];
+    else lo = lo * 256 + bytes[i];
+  }
+  return hi === 0 ? "0x" + lo.toString(16) : "0x" + hi.toString(16) + lo.toString(16).padStart(8, "0");
 }

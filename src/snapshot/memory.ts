@@ -30,9 +30,6 @@ export class ProcessGone extends Error {
 /** Reads of one process's memory. */
 export class ProcessMemory {
   readonly pid: number;
-  // struct iovec {void *base; size_t len} pairs as 32-bit halves: no BigInt per request.
-  readonly #remote = new Uint32Array(IOV_MAX * 4);
-  readonly #local = new Uint32Array(IOV_MAX * 4);
   /** Bytes read by system calls so far (for benchmarks). */
   bytesRead = 0;
   calls = 0;
@@ -48,18 +45,30 @@ export class ProcessMemory {
    */
   readMany(reqs: readonly ReadRequest[], out: Uint8Array): boolean[] {
     const ok = new Array<boolean>(reqs.length).fill(false);
+    // struct iovec {void *base; size_t len} pairs as 32-bit halves, built once for every request: the
+    // calls then pass windows of them, so a request that fails costs one more call, not a rebuild.
+    const local = new Uint32Array(reqs.length * 4);
+    const remote = new Uint32Array(reqs.length * 4);
+    const base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out as Uint8Array<ArrayBuffer>)));
+    reqs.forEach((r, k) => {
+      if (r.at < 0 || r.at + r.len > out.length) throw new RangeError(`read request outside the buffer`);
+      setWord(local, k * 4, base + r.at);
+      setWord(local, k * 4 + 2, r.len);
+      setWord(remote, k * 4, r.addr);
+      setWord(remote, k * 4 + 2, r.len);
+    });
     let i = 0;
     while (i < reqs.length) {
-      const n = this.#batch(reqs, i, out);
+      const count = Math.min(IOV_MAX, reqs.length - i);
+      let got = this.#call(local.subarray(i * 4), remote.subarray(i * 4), count);
       // The kernel stops at the first range it can't read whole: count what it did, skip that one.
-      let got = n;
       let j = i;
-      while (j < reqs.length && j - i < IOV_MAX && got >= reqs[j].len) {
+      while (j < i + count && got >= reqs[j].len) {
         got -= reqs[j].len;
         ok[j] = true;
         j++;
       }
-      i = j === i + Math.min(IOV_MAX, reqs.length - i) ? j : j + 1;
+      i = j === i + count ? j : j + 1;
     }
     return ok;
   }
@@ -70,22 +79,18 @@ export class ProcessMemory {
     return this.readMany([{ addr, len, at: 0 }], out)[0] ? out : null;
   }
 
-  /** One process_vm_readv of up to IOV_MAX requests from `from` (contiguous in `out` or not). */
-  #batch(reqs: readonly ReadRequest[], from: number, out: Uint8Array): number {
-    const count = Math.min(IOV_MAX, reqs.length - from);
-    // Local side: one iovec per request too, so that requests may land anywhere in `out`.
-    const base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out as Uint8Array<ArrayBuffer>)));
-    const local = this.#local;
-    const remote = this.#remote;
-    for (let k = 0; k < count; k++) {
-      const r = reqs[from + k];
-      if (r.at < 0 || r.at + r.len > out.length) throw new RangeError(`read request outside the buffer`);
-      setWord(local, k * 4, base + r.at);
-      setWord(local, k * 4 + 2, r.len);
-      setWord(remote, k * 4, r.addr);
-      setWord(remote, k * 4 + 2, r.len);
-    }
-    const n = Number(c().process_vm_readv(this.pid, local, BigInt(count), remote, BigInt(count), 0n));
+  /** One process_vm_readv of `count` iovecs; bytes read (0 when the first range is unmapped). */
+  #call(local: Uint32Array, remote: Uint32Array, count: number): number {
+    const n = Number(
+      c().process_vm_readv(
+        this.pid,
+        local as Uint32Array<ArrayBuffer>,
+        BigInt(count),
+        remote as Uint32Array<ArrayBuffer>,
+        BigInt(count),
+        0n,
+      ),
+    );
     this.calls++;
     if (n >= 0) {
       this.bytesRead += n;

@@ -20,8 +20,8 @@ import { type PhysicalFrame, type StackCopy, walk, type WalkStart } from "./unwi
 
 /** Goroutines read per round: bounds gmon's memory whatever the process holds. */
 const CHUNK = 4096;
-/** Bytes of stack read at first; a deeper stack is read again whole. */
-const FIRST_STACK_BYTES = 16 << 10;
+/** Bytes of stack read at first (most parked stacks are shallower); a deeper one is read again, longer. */
+const FIRST_STACK_BYTES = 512;
 /** Stacks larger than this are not read (Go's own limit is 1 GB; no real stack comes near). */
 const MAX_STACK_BYTES = 256 << 20;
 /** Rounds of re-reading goroutines that moved while being read. */
@@ -46,6 +46,12 @@ const STATUS_NAMES = [
   "leaked",
   "waiting for cgo callback",
 ];
+
+/** What a reading includes beyond where each goroutine is. */
+export interface ReadOptions {
+  /** Each frame's arguments, as Go's dump prints them (costs a string per frame). */
+  args?: boolean;
+}
 
 /** Every goroutine of one process at one moment (over the few milliseconds reading takes). */
 export interface Snapshot {
@@ -86,6 +92,12 @@ export class SnapshotReader {
   readonly #image: TargetImage;
   readonly #allgs: { allglen: number; allgptr: number };
   readonly #facts = new Map<number, FrameFacts | null>();
+  readonly #creators = new Map<number, CreatedBy | null>();
+  /** Bytes of each g read: up to the last field gmon needs, not the whole g. */
+  readonly #headerBytes: number;
+  /** Bytes of each g read again after its stack: up to the last field that moves when it runs. */
+  readonly #recheckBytes: number;
+  #withArgs = false;
   readonly #lines = new Map<number, Frame[]>();
   #waitReasons: readonly string[] | null;
   readonly #waitReasonSym: { addr: number; size: number } | null;
@@ -94,6 +106,10 @@ export class SnapshotReader {
   constructor(image: TargetImage, release: GoRelease) {
     this.#image = image;
     this.layout = runtimeLayout(image, release);
+    const g = this.layout.g;
+    this.#headerBytes = Math.max(...Object.values(g).filter((v): v is number => v !== null)) + 8;
+    this.#recheckBytes =
+      Math.max(g.atomicstatus, g.goid, g.schedSp, g.schedPc, g.syscallsp, g.syscallpc, g.stackHi) + 8;
     this.#allgs = locateAllgs(image);
     this.#waitReasonSym = image.symbol("runtime.waitReasonStrings");
     this.#waitReasons = this.#waitReasonSym === null ? this.layout.waitReasons : null;
@@ -106,8 +122,9 @@ export class SnapshotReader {
    * Reads every live goroutine of process `pid`, whose executable is loaded at `bias`. Between rounds
    * it yields to the event loop, so that a big process's reading never holds up gmon's other work.
    */
-  async read(pid: number, bias: number): Promise<Snapshot> {
+  async read(pid: number, bias: number, opts: ReadOptions = {}): Promise<Snapshot> {
     const mem = new ProcessMemory(pid);
+    this.#withArgs = opts.args === true;
     const startNs = monotonicNs();
     const reasons = this.#reasons(mem, bias);
     const gps = this.#allgPointers(mem, bias);
@@ -121,7 +138,7 @@ export class SnapshotReader {
     }
     this.#followSudogs(mem, reads);
     const endNs = monotonicNs();
-    const goroutines = this.#symbolizeAll(reads);
+    const goroutines = this.#symbolizeAll(reads, this.#withArgs);
     return { pid, startNs, endNs, goroutines, unsettled, calls: mem.calls, bytes: mem.bytesRead };
   }
 
@@ -179,12 +196,12 @@ export class SnapshotReader {
     for (let attempt = 0; attempt <= RETRIES && pending.length > 0; attempt++) {
       const headers = this.#headers(mem, pending);
       const walks = this.#walks(mem, headers, bias);
-      const again = this.#headers(mem, pending);
+      const unmoved = this.#unmoved(mem, headers);
       const moved: number[] = [];
       headers.forEach((h, i) => {
         if (h === null) return;
         const walked = walks[i];
-        if (!sameHeader(h, again[i]) || (walked !== null && "why" in walked)) {
+        if (!unmoved[i] || (walked !== null && "why" in walked)) {
           moved.push(h.gp);
           return;
         }
@@ -201,13 +218,38 @@ export class SnapshotReader {
     return { reads: gps.flatMap((gp) => byGp.get(gp) ?? []), unsettled: pending.length };
   }
 
-  /** The header of each g; null for a dead one (or one that can't be read). */
+  /** The header of each g (its fields up to the last one gmon reads); null for a dead or unreadable one. */
   #headers(mem: ProcessMemory, gps: number[]): (Header | null)[] {
-    const size = this.layout.gSize;
+    const size = this.#headerBytes;
     const buf = new Uint8Array(gps.length * size);
     const ok = mem.readMany(gps.map((addr, i): ReadRequest => ({ addr, len: size, at: i * size })), buf);
     const view = new DataView(buf.buffer);
     return gps.map((gp, i) => (ok[i] ? this.#decode(view, i * size, gp) : null));
+  }
+
+  /**
+   * Whether each g still is where its header said (status, goid, saved pc and sp, stack): only the
+   * fields that change when a goroutine runs are read again.
+   */
+  #unmoved(mem: ProcessMemory, headers: (Header | null)[]): boolean[] {
+    const o = this.layout.g;
+    const size = this.#recheckBytes;
+    const buf = new Uint8Array(headers.length * size);
+    const ok = mem.readMany(
+      headers.map((h, i): ReadRequest => ({ addr: h?.gp ?? 0, len: h === null ? 0 : size, at: i * size })),
+      buf,
+    );
+    const view = new DataView(buf.buffer);
+    return headers.map((h, i) => {
+      if (h === null || !ok[i]) return false;
+      const at = i * size;
+      const raw = view.getUint32(at + o.atomicstatus, true) & ~STATUS_SCAN;
+      const syscallsp = wordAt(view, at + o.syscallsp);
+      const sp = syscallsp !== 0 ? syscallsp : wordAt(view, at + o.schedSp);
+      const pc = wordAt(view, at + (syscallsp !== 0 ? o.syscallpc : o.schedPc));
+      return raw === h.status && wordAt(view, at + o.goid) === h.goid && sp === h.start.sp &&
+        pc === h.start.pc && wordAt(view, at + o.stackHi) === h.stackHi;
+    });
   }
 
   #decode(view: DataView, at: number, gp: number): Header | null {
@@ -244,19 +286,24 @@ export class SnapshotReader {
    */
   #walks(mem: ProcessMemory, headers: (Header | null)[], bias: number): (Walked | Unsettled | null)[] {
     const out: (Walked | Unsettled | null)[] = headers.map(() => null);
-    let want: { h: Header; i: number; len: number }[] = [];
+    let want: { h: Header; i: number; have: Uint8Array; len: number }[] = [];
     headers.forEach((h, i) => {
       if (h === null || !hasStack(h)) return;
       const sp = h.start.sp;
       if (sp < h.stackLo || sp > h.stackHi || h.stackHi - h.stackLo > MAX_STACK_BYTES) {
         out[i] = { why: "saved stack pointer outside the stack" };
-      } else want.push({ h, i, len: Math.min(FIRST_STACK_BYTES, h.stackHi - sp) });
+      } else {
+        // Printing arguments reads the callers' frames above each frame: the whole used stack then.
+        const len = this.#withArgs ? h.stackHi - sp : Math.min(FIRST_STACK_BYTES, h.stackHi - sp);
+        want.push({ h, i, have: new Uint8Array(0), len });
+      }
     });
     while (want.length > 0) {
+      // Only what is missing is read: from where the last read ended to the new length.
       let total = 0;
-      const reqs = want.map(({ h, len }): ReadRequest => {
-        const r = { addr: h.start.sp, len, at: total };
-        total += len;
+      const reqs = want.map(({ h, have, len }): ReadRequest => {
+        const r = { addr: h.start.sp + have.length, len: len - have.length, at: total };
+        total += r.len;
         return r;
       });
       const buf = new Uint8Array(total);
@@ -267,18 +314,21 @@ export class SnapshotReader {
           out[x.i] = { why: "stack not readable" };
           return;
         }
+        const part = buf.subarray(reqs[j].at, reqs[j].at + reqs[j].len);
+        const bytes = x.have.length === 0 ? part : concat(x.have, part);
         const stack: StackCopy = {
           base: x.h.start.sp,
-          bytes: new DataView(buf.buffer, reqs[j].at, reqs[j].len),
+          bytes: new DataView(bytes.buffer, bytes.byteOffset, bytes.length),
           hi: x.h.stackHi,
         };
         const frames = walk(stack, x.h.start, bias, this.#factsAt);
-        if (Array.isArray(frames)) out[x.i] = { frames, args: frames.map((f) => this.#args(f, stack)) };
-        else if (frames.kind === "torn") out[x.i] = { why: frames.why };
-        else {longer.push({
-            ...x,
-            len: Math.min(Math.max(frames.need, x.len * 4), x.h.stackHi - x.h.start.sp),
-          });}
+        if (Array.isArray(frames)) {
+          out[x.i] = { frames, args: this.#withArgs ? frames.map((f) => this.#args(f, stack)) : null };
+        } else if (frames.kind === "torn") out[x.i] = { why: frames.why };
+        else {
+          const len = Math.min(frames.need + FIRST_STACK_BYTES, x.h.stackHi - x.h.start.sp);
+          longer.push({ ...x, have: bytes, len });
+        }
       });
       want = longer;
     }
@@ -330,7 +380,7 @@ export class SnapshotReader {
       symPc: f.symPc,
       func: f.facts.name,
       offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
-      args: walked.args[i],
+      args: walked.args?.[i] ?? "",
     })) ?? null;
     return { g, physical, waiting: waiting ? h.waiting : 0 };
   }
@@ -365,6 +415,15 @@ export class SnapshotReader {
   /** `created by`: the go statement's function (physical) and the line of gopc - 1, as Go prints it. */
   #createdBy(gopc: number): CreatedBy | null {
     if (gopc === 0) return null;
+    let hit = this.#creators.get(gopc);
+    if (hit === undefined) {
+      hit = this.#creator(gopc);
+      this.#creators.set(gopc, hit);
+    }
+    return hit;
+  }
+
+  #creator(gopc: number): CreatedBy | null {
     const f = this.#factsAt(gopc);
     if (f === null) return null;
     const at = gopc > f.entry ? gopc - 1 : gopc;
@@ -372,20 +431,37 @@ export class SnapshotReader {
     return { func: f.name, file: inner?.file ?? "?", line: inner?.line ?? 0, offset: gopc - f.entry };
   }
 
-  /** Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch. */
-  #symbolizeAll(reads: ReadGoroutine[]): Goroutine[] {
+  /**
+   * Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch.
+   * Without arguments, goroutines at the same pcs share one frame list.
+   */
+  #symbolizeAll(reads: ReadGoroutine[], withArgs: boolean): Goroutine[] {
     const pcs = new Set<number>();
     for (const r of reads) for (const f of r.physical ?? []) pcs.add(f.symPc);
     const lines = this.#framesAt([...pcs]);
-    return reads.map(({ g, physical }) => {
-      g.frames = physical?.flatMap((phys) => {
+    const shared = new Map<string, Frame[]>();
+    const expand = (physical: NonNullable<ReadGoroutine["physical"]>) =>
+      physical.flatMap((phys) => {
         const logical = lines.get(phys.symPc) ?? [];
         return logical.map((l, i): Frame =>
           i < logical.length - 1
             ? { ...l, inlined: true, args: "..." }
             : { ...l, func: phys.func, offset: phys.offset, args: phys.args }
         );
-      }) ?? null;
+      });
+    return reads.map(({ g, physical }) => {
+      if (physical !== null) {
+        if (withArgs) g.frames = expand(physical);
+        else {
+          const key = g.pcs.join(",");
+          let frames = shared.get(key);
+          if (frames === undefined) {
+            frames = expand(physical);
+            shared.set(key, frames);
+          }
+          g.frames = frames;
+        }
+      }
       g.system = isSystem(g);
       return g;
     });
@@ -415,10 +491,10 @@ export class SnapshotReader {
   }
 }
 
-/** A walked stack: physical frames and each one's argument text. */
+/** A walked stack: physical frames and, when asked for, each one's argument text. */
 interface Walked {
   frames: PhysicalFrame[];
-  args: string[];
+  args: string[] | null;
 }
 
 /** A goroutine as read, its physical frames not yet expanded into logical ones. */
@@ -465,10 +541,11 @@ function hasStack(h: Header): boolean {
   return !(h.status === Status.running && !h.start.syscall);
 }
 
-/** The fields that change when a goroutine runs: equal before and after its stack was read. */
-function sameHeader(a: Header, b: Header | null): boolean {
-  return b !== null && a.status === b.status && a.goid === b.goid && a.start.pc === b.start.pc &&
-    a.start.sp === b.start.sp && a.stackHi === b.stackHi && a.waiting === b.waiting;
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function wordAt(view: DataView, off: number): number {

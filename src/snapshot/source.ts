@@ -31,7 +31,6 @@ export interface Sources {
   leakAfterNs: number;
 }
 
-
 /** Readings of every traced process, with leak watches kept across them. */
 export class LiveSnapshots {
   readonly #src: Sources;
