@@ -7,6 +7,7 @@
 import { parseArgs } from "./src/cli.ts";
 import { encoding, Logger } from "./src/log/slog.ts";
 import { LineWriter } from "./src/log/writer.ts";
+import { openOutput, type Sink } from "./src/log/output.ts";
 import { dump } from "./src/dump.ts";
 import { trace } from "./src/run.ts";
 
@@ -17,36 +18,45 @@ async function main(argv: string[]): Promise<number> {
     return parsed.status;
   }
   const opts = parsed.options;
-  let file: Deno.FsFile | null = null;
+  let sink: Sink | null = null;
   try {
     // In launch mode stdout belongs to the program: gmon's lines go to stderr unless -o says where.
-    if (opts.output !== null) {
-      file = Deno.openSync(opts.output, { write: true, create: true, truncate: true });
-    }
-    const out = new LineWriter(file ?? (opts.args.length > 0 ? Deno.stderr : Deno.stdout));
+    sink = openOutput(opts.output, opts.args.length > 0);
+    const out = new LineWriter(sink);
     const log = new Logger(opts.level, (line) => out.write(line), encoding(opts.format));
     try {
-      return opts.dump !== null ? await dump(opts, out) : await trace(opts, out, log);
+      const gone = () => sink!.gone();
+      return opts.dump !== null ? await dump(opts, out) : await trace(opts, out, log, gone);
     } finally {
       out.flush();
     }
   } catch (e) {
     // One line naming the problem; a stack trace is never what a user needs here.
-    const msg = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied
-      ? (e as Error).message.replace(/ \(os error \d+\)/, "")
-      : (e as Error).message;
-    Deno.stderr.writeSync(new TextEncoder().encode(`gmon: ${msg}\n`));
+    Deno.stderr.writeSync(new TextEncoder().encode(`gmon: ${oneLine((e as Error).message)}\n`));
     return 1;
   } finally {
-    file?.close();
+    sink?.close();
   }
+}
+
+/**
+ * An error message as one clean line: control characters (a newline in a path) escaped as Go's %q would,
+ * and Rust's " (os error N)" suffixes (Deno's) dropped: the words before say it.
+ */
+export function oneLine(msg: string): string {
+  return msg.replace(/ \(os error \d+\)/g, "").replace(/[\x00-\x1f\x7f]/g, (ch) => {
+    const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    return named[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
 }
 
 if (import.meta.main) {
   // A failure outside main's own try (a timer's callback, a stray promise): still one line, status 1;
   // the kernel detaches the probes with the process's file descriptors.
   const die = (e: unknown) => {
-    Deno.stderr.writeSync(new TextEncoder().encode(`gmon: internal error: ${(e as Error)?.message ?? e}\n`));
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`gmon: internal error: ${oneLine(String((e as Error)?.message ?? e))}\n`),
+    );
     Deno.exit(1);
   };
   globalThis.addEventListener("error", (ev) => {

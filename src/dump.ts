@@ -7,6 +7,7 @@
 import { monotonicNs } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import type { LineWriter } from "./log/writer.ts";
+import { refuseOverwrite } from "./log/output.ts";
 import { LeakWatch } from "./snapshot/leak.ts";
 import { judge } from "./snapshot/source.ts";
 import { type Snapshot, SnapshotReader } from "./snapshot/read.ts";
@@ -46,6 +47,7 @@ function targets(opts: Options): { exe: GoExecutable; pids: number[] } {
 /** Prints the dump; resolves to the exit status. Throws a one-line error on bad input. */
 export async function dump(opts: Options, out: LineWriter): Promise<number> {
   const { exe, pids } = targets(opts);
+  refuseOverwrite(opts.output, exe.path);
   const reader = new SnapshotReader(exe.image, exe.release);
   const info = exe.image.info();
   const biases = new LoadBiases(info.pie, fileIdentity(exe.path), info.segments);

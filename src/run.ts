@@ -14,6 +14,7 @@ import { serve } from "./endpoint/http.ts";
 import { LeakReport } from "./log/report.ts";
 import type { Attr, Logger } from "./log/slog.ts";
 import type { LineWriter } from "./log/writer.ts";
+import { refuseOverwrite } from "./log/output.ts";
 import { LiveGoroutines, REPEAT, siteOf } from "./state/live.ts";
 import type { StateView } from "./state/view.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
@@ -22,6 +23,7 @@ import { type Launched, resolveProgram, SIGNAL_NUMBERS, startStopped } from "./t
 import { checkProcess, executableOf } from "./target/process.ts";
 import { processAlive } from "./target/procfs.ts";
 import { openTarget, type Target } from "./target/target.ts";
+import { statPath } from "./target/files.ts";
 import type { Segment } from "./target/wasm.ts";
 import { SnapshotReader } from "./snapshot/read.ts";
 import { LiveSnapshots } from "./snapshot/source.ts";
@@ -42,7 +44,7 @@ function targetPath(opts: Options): string {
   if (opts.args.length === 0) return opts.path !== "" ? opts.path : executableOf(opts.pid!);
   const prog = resolveProgram(opts.args[0]);
   if (opts.path !== "") {
-    const [a, b] = [Deno.statSync(opts.path), Deno.statSync(prog)];
+    const [a, b] = [statPath(opts.path), statPath(prog)];
     if (a.dev !== b.dev || a.ino !== b.ino) {
       throw new Error(`-path ${opts.path} is not the program launched, ${prog}`);
     }
@@ -55,8 +57,34 @@ function targetPath(opts: Options): string {
  * away. Throws a one-line error, with nothing left attached or running, when the target or the
  * kernel refuses; otherwise resolves to the exit status (in launch mode, the program's).
  */
-export async function trace(opts: Options, out: LineWriter, log: Logger): Promise<number> {
+export async function trace(
+  opts: Options,
+  out: LineWriter,
+  log: Logger,
+  outputGone: () => boolean = () => false,
+): Promise<number> {
+  // Signals that arrive while gmon starts (a launched program still stopped) are kept, and acted on
+  // once it runs: neither gmon nor the program may be left half started.
+  const early: Deno.Signal[] = [];
+  const keep = (signal: Deno.Signal) => () => void early.push(signal);
+  const earlyHandlers = [["SIGINT", keep("SIGINT")], ["SIGTERM", keep("SIGTERM")]] as const;
+  for (const [sig, h] of earlyHandlers) Deno.addSignalListener(sig, h);
+  try {
+    return await traceStarted(opts, out, log, early, outputGone);
+  } finally {
+    for (const [sig, h] of earlyHandlers) Deno.removeSignalListener(sig, h);
+  }
+}
+
+async function traceStarted(
+  opts: Options,
+  out: LineWriter,
+  log: Logger,
+  early: Deno.Signal[],
+  outputGone: () => boolean,
+): Promise<number> {
   const path = targetPath(opts);
+  refuseOverwrite(opts.output, path);
   const target = openTarget(path);
   if (opts.pid !== null) checkProcess(opts.pid, path);
   // One format for every line: the logger's, which main chose from -format.
@@ -160,7 +188,10 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
       log.warn("events lost", [["lost", lost]]);
     }
   };
+  const gone = new Set<number>();
   const processExited = (pid: number) => {
+    if (gone.has(pid)) return;
+    gone.add(pid);
     log.info("process exited", [["pid", pid], ["live", live.dropProcess(pid)]]);
     biases.forget(pid);
   };
@@ -199,6 +230,8 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
         lastHousekeeping = now;
         housekeeping();
         if (launched === null && onePid !== null && !processAlive(onePid)) return stop();
+        // Nobody reads gmon's lines any more (`gmon | head -1`): end quietly, as on a broken pipe.
+        if (outputGone()) out.closed = true;
       }
       if (now - lastReport >= reportMs) {
         lastReport = now;
@@ -250,6 +283,8 @@ export async function trace(opts: Options, out: LineWriter, log: Logger): Promis
       stop();
     });
     poll();
+    // A signal during start-up is handled now, as it would have been had it come a moment later.
+    for (const signal of early.splice(0)) onSignal(signal)();
   });
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { statPath } from "../target/files.ts";
 import { readMaps } from "../target/procfs.ts";
 import type { Segment } from "../target/wasm.ts";
 
@@ -59,10 +60,10 @@ export class LoadBiases {
 
 /** The identity /proc/PID/maps shows for the file at `path`. */
 export function fileIdentity(path: string): FileIdentity {
-  const st = Deno.statSync(path);
+  const st = statPath(path);
   // glibc's dev_t encoding: major in bits 8-19, minor in bits 0-7 and 20-31; maps prints both in hex.
   const major = (st.dev >>> 8) & 0xfff;
   const minor = (st.dev & 0xff) | ((st.dev >>> 12) & 0xfff00);
   const hex2 = (n: number) => n.toString(16).padStart(2, "0");
-  return { dev: `${hex2(major)}:${hex2(minor)}`, ino: st.ino! };
+  return { dev: `${hex2(major)}:${hex2(minor)}`, ino: st.ino };
 }

@@ -7,6 +7,7 @@
  */
 import { c } from "../bpf/native.ts";
 import { readProcFile } from "./procfs.ts";
+import { realPath, statPath } from "./files.ts";
 
 /** Signal numbers (x86-64 Linux) of the signals gmon sends or forwards. */
 export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
@@ -31,13 +32,13 @@ export interface Launched {
 
 /** The absolute path `prog` resolves to through PATH, as a shell would run it. */
 export function resolveProgram(prog: string): string {
-  if (prog.includes("/")) return Deno.realPathSync(prog);
+  if (prog.includes("/")) return realPath(prog);
   for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
     if (dir === "") continue;
     try {
       const p = `${dir}/${prog}`;
-      const st = Deno.statSync(p);
-      if (st.isFile && (st.mode ?? 0) & 0o111) return Deno.realPathSync(p);
+      const st = statPath(p);
+      if (st.isFile && st.mode & 0o111) return realPath(p);
     } catch { /* not here */ }
   }
   throw new Error(`${prog}: not found in PATH`);

@@ -77,10 +77,11 @@ export function readMaps(pid: number): Mapping[] | null {
   return out;
 }
 
-/** Whether process `pid` exists (signal 0 probes without sending). */
+/** Whether process `pid` still runs: it exists and has not exited (a zombie has, though not yet reaped). */
 export function processAlive(pid: number): boolean {
-  if (c().kill(pid, 0) === 0) return true;
-  return errno() === EPERM;
+  if (c().kill(pid, 0) !== 0 && errno() !== EPERM) return false;
+  const st = processState(pid);
+  return st !== null && st.state !== "Z" && st.state !== "X";
 }
 
 /** Where /proc/PID/exe points ("... (deleted)" for a removed file); null if it can't be read. */

@@ -11,6 +11,7 @@
  */
 
 import { z } from "zod";
+import { closeFd, openRead, readAll, statFd } from "./files.ts";
 import defaultWasm from "../../build/gmon.wasm" with { type: "bytes" };
 
 /** A PT_LOAD program header. */
@@ -282,16 +283,13 @@ export class TargetImage {
    * big executable is held once, not also as a JS copy.
    */
   static openFile(path: string, options?: Uint8Array | OpenOptions): TargetImage {
-    using file = Deno.openSync(path);
-    const size = file.statSync().size;
-    return TargetImage.#load(size, (dest) => {
-      let off = 0;
-      while (off < size) {
-        const n = file.readSync(dest.subarray(off));
-        if (n === null) throw new Error(`${path}: shorter than its size`);
-        off += n;
-      }
-    }, options);
+    const fd = openRead(path);
+    try {
+      const size = statFd(fd)?.size ?? 0;
+      return TargetImage.#load(size, (dest) => readAll(fd, dest, path), options);
+    } finally {
+      closeFd(fd);
+    }
   }
 
   static #load(
