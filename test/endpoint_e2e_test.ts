@@ -6,6 +6,7 @@ import { assert, assertEquals } from "./assert.ts";
 import type { GoroutineJson } from "../src/endpoint/json.ts";
 import { promtool } from "./promtool.ts";
 import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
+import { freePort, Leaker, until } from "./leaker.ts";
 import { parseTraces } from "./pprof_traces.ts";
 
 const K = 25;
@@ -19,61 +20,6 @@ function newLeftovers(before: ReadonlySet<string>): string[] {
   return leftovers().filter((l) => !before.has(l));
 }
 
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** The leaker fixture, driven line by line over stdin. */
-class Leaker {
-  readonly child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #lines: ReadableStreamDefaultReader<string>;
-  #rest = "";
-
-  constructor(bin: string) {
-    this.child = new Deno.Command(bin, {
-      args: ["-leak", String(K), "-churn", String(CHURN)],
-      stdin: "piped",
-      stdout: "piped",
-    }).spawn();
-    this.#writer = this.child.stdin.getWriter();
-    this.#lines = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  async expect(line: string): Promise<void> {
-    for (;;) {
-      const nl = this.#rest.indexOf("\n");
-      if (nl >= 0) {
-        const got = this.#rest.slice(0, nl);
-        this.#rest = this.#rest.slice(nl + 1);
-        assertEquals(got, line);
-        return;
-      }
-      const { value, done } = await this.#lines.read();
-      if (done) throw new Error(`leaker ended before "${line}"`);
-      this.#rest += value;
-    }
-  }
-
-  async send(cmd: string, reply?: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(cmd + "\n"));
-    if (reply !== undefined) await this.expect(reply);
-  }
-
-  async quit(): Promise<void> {
-    try {
-      await this.send("quit");
-      await this.#writer.close();
-    } catch { /* gone */ }
-    await this.#lines.cancel().catch(() => {});
-    await this.child.status;
-  }
-}
-
 /** A row of /goroutines. */
 type Live = GoroutineJson;
 
@@ -81,15 +27,6 @@ async function get(url: string): Promise<Response> {
   const r = await fetch(url);
   assertEquals(r.status, 200, url);
   return r;
-}
-
-/** Polls `probe` until it returns true (events reach gmon within milliseconds). */
-async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function pprofTraces(url: string) {
@@ -130,7 +67,7 @@ Deno.test("e2e endpoint: pprof, metrics, JSON and the leak report see exactly th
   let leaker: Leaker | undefined;
   try {
     await gmon.attached();
-    leaker = new Leaker(bin);
+    leaker = new Leaker(bin, K, CHURN);
     const pid = leaker.child.pid;
     await leaker.expect("ready");
     await leaker.send("leak", "leaked");
