@@ -39,22 +39,17 @@ function isIPv6(s: string): boolean {
 export function hostAllowed(host: string | null, listen = ""): boolean {
   if (host === null) return true;
   const h = host.toLowerCase();
-  let name: string;
-  let port: string;
+  const portOk = (port: string) => port === "" || /^:\d{1,5}$/.test(port);
+  // An IPv6 literal comes in brackets; anything else has no colon but the port's.
   if (h.startsWith("[")) {
     const close = h.indexOf("]");
-    if (close < 0) return false;
-    name = h.slice(1, close);
-    port = h.slice(close + 1);
-    if (!isIPv6(name)) return false;
-  } else {
-    const colon = h.lastIndexOf(":");
-    name = colon < 0 ? h : h.slice(0, colon);
-    port = colon < 0 ? "" : h.slice(colon);
+    return close > 0 && isIPv6(h.slice(1, close)) && portOk(h.slice(close + 1));
   }
-  if (port !== "" && !/^:\d{1,5}$/.test(port)) return false;
-  if (name === "localhost" || isIPv4(name) || isIPv6(name)) return true;
-  const own = listen.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const colon = h.indexOf(":");
+  const name = colon < 0 ? h : h.slice(0, colon);
+  if (!portOk(colon < 0 ? "" : h.slice(colon))) return false;
+  if (name === "localhost" || isIPv4(name)) return true;
+  const own = listen.toLowerCase();
   return own !== "" && name === own;
 }
 
