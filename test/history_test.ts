@@ -80,7 +80,7 @@ Deno.test("history: bounded however long it runs; older points coarser, peaks ke
   const h = new SiteHistory(view);
   for (let i = 0; i < 20; i++) spawn(view.live, 1, i, 1, i * 10);
   // A spike at second 5, far in the past by the end.
-  let goid = 1000;
+  const goid = 1000;
   const total = FINE_POINTS + COARSE_POINTS * 10 * 3 + 77;
   let bytesAtHour = 0;
   for (let s = 1; s <= total; s++) {
