@@ -28,6 +28,7 @@ export class Browser {
   #next = 1;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly #listeners: { method: string; fn: Listener }[] = [];
+  #closed = false;
   /** What chromium printed on stderr, for failure messages. */
   stderr = "";
 
@@ -154,11 +155,15 @@ export class Browser {
     return page;
   }
 
-  /** Ends chromium and removes its profile. */
+  /** Ends chromium and removes its profile; again, does nothing. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.race([this.send("Browser.close"), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([this.send("Browser.close"), new Promise((r) => timer = setTimeout(r, 2000))]);
     } catch { /* already going */ }
+    clearTimeout(timer);
     this.#ws.close();
     try {
       this.#proc.kill("SIGKILL");

@@ -1,6 +1,7 @@
 /**
  * The live page's files, embedded: imported as text, so `deno compile` carries them and nothing is read
- * from disk or fetched at run time. uPlot, the chart library, comes from its npm package.
+ * from disk or fetched at run time. uPlot, the chart library, is its npm package's build, which
+ * scripts/setup copies into build/ (as it builds the WASM module there).
  *
  * @module
  */
@@ -8,8 +9,8 @@ import html from "./page/index.html" with { type: "text" };
 import js from "./page/page.js" with { type: "text" };
 import css from "./page/page.css" with { type: "text" };
 import icon from "./page/icon.svg" with { type: "text" };
-import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
-import uplotCss from "uplot/dist/uPlot.min.css" with { type: "text" };
+import uplotJs from "../../build/uPlot.iife.min.js" with { type: "text" };
+import uplotCss from "../../build/uPlot.min.css" with { type: "text" };
 
 /** A file the page loads: its body and content type. */
 export interface Asset {
