@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
  * and Rust's " (os error N)" suffixes (Deno's) dropped: the words before say it.
  */
 export function oneLine(msg: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are what this escapes
   return msg.replace(/ \(os error \d+\)/g, "").replace(/[\x00-\x1f\x7f]/g, (ch) => {
     const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
     return named[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`;

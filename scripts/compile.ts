@@ -29,7 +29,9 @@ if (denort !== undefined) {
   }
 }
 
-for (const asset of ["build/gmon.bpf.o", "build/gmon.wasm"]) {
+for (
+  const asset of ["build/gmon.bpf.o", "build/gmon.wasm", "build/uPlot.iife.min.js", "build/uPlot.min.css"]
+) {
   try {
     Deno.statSync(`${root}${asset}`);
   } catch {

@@ -5,7 +5,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import type { GoroutineJson } from "../src/endpoint/json.ts";
 import { attrs, buildFixture, Gmon, leftovers, runGmon } from "./harness.ts";
-import { checkMetrics, freePort, get, Leaker, metric, pprofTraces, until } from "./endpoint_util.ts";
+import { checkMetrics, get, metric, pprofTraces } from "./endpoint_util.ts";
+import { freePort, Leaker, until } from "./leaker.ts";
 
 /** A row of /goroutines. */
 type Live = GoroutineJson;

@@ -6,7 +6,8 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { attrs, buildFixture, Gmon, runGmon } from "./harness.ts";
-import { checkMetrics, freePort, get, Leaker, metric, pprofTraces, until } from "./endpoint_util.ts";
+import { checkMetrics, get, metric, pprofTraces } from "./endpoint_util.ts";
+import { freePort, Leaker, until } from "./leaker.ts";
 import type { GoroutineJson } from "../src/endpoint/json.ts";
 
 const K = 15;

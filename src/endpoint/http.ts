@@ -2,19 +2,28 @@
  * The inspection endpoint: Deno.serve over the live state, in the tracer's own process.
  *
  * Routes are fixed (nothing is read from disk); wrong paths get 404, other methods than GET and HEAD
- * 405, bad query values 400, and a failing handler 500 — never a crash of gmon.
+ * 405, bad query values 400, and a failing handler 500 — never a crash of gmon. Nothing changes state:
+ * every route only reads. Before any of that, a request naming a foreign host is refused (421), and
+ * every answer carries the security headers of guard.ts.
  *
  * @module
  */
+import { SiteHistory } from "../state/history.ts";
 import type { StateView } from "../state/view.ts";
+import { BadQuery, overview, siteDetail } from "./api.ts";
+import { hostAllowed, misdirected, secured } from "./guard.ts";
 import { goroutinesJson } from "./json.ts";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.ts";
 import { goroutineDump, goroutineProfile, goroutineText } from "./pprof.ts";
 import { nowDump, nowProfile, nowText, type Which } from "./now.ts";
 import { monotonicNs } from "../bpf/native.ts";
+import { ASSETS, PAGE } from "./page.ts";
 import { gzip } from "./proto.ts";
 
 const TEXT = "text/plain; charset=utf-8";
+const JSON_TYPE = "application/json";
+/** How often the page's history samples the live counts. */
+const SAMPLE_MS = 1000;
 
 const INDEX = `<!DOCTYPE html>
 <html>
@@ -22,6 +31,7 @@ const INDEX = `<!DOCTYPE html>
 <body>
 <h1>gmon: the goroutines of the traced processes</h1>
 <ul>
+<li><a href="/">/</a>: the live page, goroutines per creation site over time</li>
 <li><a href="/debug/pprof/goroutine">/debug/pprof/goroutine</a>: where every goroutine is now, as Go's own
 profile of that name (read from the processes' memory): profile.proto for <code>go tool pprof</code>,
 <a href="/debug/pprof/goroutine?debug=1">debug=1</a>: counts per stack,
@@ -43,22 +53,50 @@ function text(status: number, body: string, headers: Record<string, string> = {}
   return new Response(body, { status, headers: { "content-type": TEXT, ...headers } });
 }
 
-/** Answers one request from `view`. Exported for tests; never throws. */
-export async function handle(view: StateView, req: Request): Promise<Response> {
-  try {
-    const url = new URL(req.url);
-    const route = ROUTES[url.pathname];
-    if (route === undefined) return text(404, "404 page not found\n");
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return text(405, "405 method not allowed\n", { allow: "GET, HEAD" });
-    }
-    return await route(view, url.searchParams);
-  } catch (e) {
-    return text(500, `internal error: ${(e as Error).message}\n`);
-  }
+/** What a request is answered with besides the view. */
+export interface HandleOptions {
+  /** The address the endpoint listens on (-pprof-addr): a Host naming it is this endpoint's. */
+  listen?: string;
+  /** The live counts over time, for the page's chart (without: the chart has only now). */
+  history?: SiteHistory;
 }
 
-type Route = (view: StateView, q: URLSearchParams) => Response | Promise<Response>;
+/** Answers one request from `view`. Exported for tests; never throws. */
+export async function handle(view: StateView, req: Request, opts: HandleOptions = {}): Promise<Response> {
+  const host = req.headers.get("host");
+  if (!hostAllowed(host, opts.listen)) return secured(misdirected(host ?? ""));
+  let res: Response;
+  try {
+    res = await route(view, req, opts);
+  } catch (e) {
+    res = e instanceof BadQuery
+      ? text(400, e.message + "\n")
+      : text(500, `internal error: ${(e as Error).message}\n`);
+  }
+  return secured(res, res.status === 200 && new URL(req.url).pathname === "/");
+}
+
+function route(view: StateView, req: Request, opts: HandleOptions): Response | Promise<Response> {
+  const url = new URL(req.url);
+  const asset = url.pathname === "/" ? PAGE : ASSETS[url.pathname];
+  const route = ROUTES[url.pathname];
+  if (route === undefined && asset === undefined) return text(404, "404 page not found\n");
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return text(405, "405 method not allowed\n", { allow: "GET, HEAD" });
+  }
+  if (asset !== undefined) {
+    return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "no-cache" } });
+  }
+  return route(view, url.searchParams, opts);
+}
+
+type Route = (view: StateView, q: URLSearchParams, opts: HandleOptions) => Response | Promise<Response>;
+
+function json(body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    headers: { "content-type": JSON_TYPE, "cache-control": "no-store" },
+  });
+}
 
 /** A profile in the three forms Go serves: proto (debug=0), counts text (1), dump text (2). */
 type Forms = {
@@ -98,6 +136,12 @@ function nowRoute(name: string, which: Which): Route {
 }
 
 const ROUTES: Record<string, Route> = Object.assign(Object.create(null), {
+  "/api/overview": (view: StateView, q: URLSearchParams, opts: HandleOptions) =>
+    json(overview(view, opts.history, q)),
+  "/api/site": (view: StateView, q: URLSearchParams) => {
+    const detail = siteDetail(view, q);
+    return detail === null ? text(404, "no such site in that process\n") : json(detail);
+  },
   "/debug/pprof/": () => new Response(INDEX, { headers: { "content-type": "text/html; charset=utf-8" } }),
   "/debug/pprof/goroutine": nowRoute("goroutine", "all"),
   "/debug/pprof/goroutineleak": nowRoute("goroutineleak", "leaked"),
@@ -110,7 +154,7 @@ const ROUTES: Record<string, Route> = Object.assign(Object.create(null), {
   "/metrics": (view: StateView) =>
     new Response(metricsText(view), { headers: { "content-type": METRICS_CONTENT_TYPE } }),
   "/goroutines": async (view: StateView) =>
-    new Response(await goroutinesJson(view), { headers: { "content-type": "application/json" } }),
+    new Response(await goroutinesJson(view), { headers: { "content-type": JSON_TYPE } }),
 });
 
 /** A running endpoint. */
@@ -126,19 +170,27 @@ export interface Endpoint {
  * address can't be bound.
  */
 export function serve(view: StateView, hostname: string, port: number): Endpoint {
+  const history = new SiteHistory(view);
+  const opts: HandleOptions = { listen: hostname, history };
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
       hostname,
       port,
       onListen: () => {},
-      onError: (e) => text(500, `internal error: ${(e as Error).message}\n`),
-    }, (req) => handle(view, req));
+      onError: (e) => secured(text(500, `internal error: ${(e as Error).message}\n`)),
+    }, (req) => handle(view, req, opts));
   } catch (e) {
     throw new Error(`serve the endpoint on ${hostname}:${port}: ${(e as Error).message}`);
   }
+  // The endpoint owns the history's clock: sampling costs a pass over the sites, not the goroutines.
+  history.sample();
+  const timer = setInterval(() => history.sample(), SAMPLE_MS);
   return {
     addr: server.addr,
-    close: () => server.shutdown(),
+    close: () => {
+      clearInterval(timer);
+      return server.shutdown();
+    },
   };
 }

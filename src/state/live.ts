@@ -374,14 +374,33 @@ export class LiveGoroutines {
     return out;
   }
 
-  /** The earliest creation time (ns) of a live goroutine per `pid site` key (a scan of every slot). */
+  /**
+   * The earliest creation time (ns) of a live goroutine per `pid site` key: a scan of every slot that
+   * keeps a number per process and site (no string per goroutine: the page asks every second).
+   */
   oldestBySite(): Map<string, number> {
+    const oldest = new Map<ProcessTable, Float64Array>();
+    let t: ProcessTable | undefined;
+    let o: Float64Array = new Float64Array(0);
+    for (let slot = 0; slot < this.#top; slot++) {
+      const a = this.#agg[slot];
+      if (a < 0) continue;
+      const pid = this.#pid[slot];
+      if (t?.pid !== pid) {
+        t = this.#byPid.get(pid)!;
+        let found = oldest.get(t);
+        if (found === undefined) oldest.set(t, found = new Float64Array(t.siteNames.length).fill(Infinity));
+        o = found;
+      }
+      const s = t.stackSite[a];
+      if (this.#born[slot] < o[s]) o[s] = this.#born[slot];
+    }
     const out = new Map<string, number>();
-    this.forEachLive((pid, _goid, born, stackId) => {
-      const key = pid + " " + this.siteOfStack(stackId);
-      const prev = out.get(key);
-      if (prev === undefined || born < prev) out.set(key, born);
-    });
+    for (const [table, born] of oldest) {
+      born.forEach((ns, s) => {
+        if (ns !== Infinity) out.set(table.pid + " " + table.siteNames[s], ns);
+      });
+    }
     return out;
   }
 

@@ -25,6 +25,47 @@ export interface StateView {
   readonly snapshots?: LiveSnapshots;
   /** The traced executable's Go minor release (how its dumps are printed). */
   readonly goMinor?: number;
+  /**
+   * The latest snapshot of the targets' goroutines (their state read from the targets' memory), or
+   * null until the first is taken. Absent when this session takes none: the page then says so. Called
+   * on every page refresh (about once a second), so it returns what was last computed, never reads
+   * a target itself.
+   */
+  snapshot?(): Snapshot | null;
+}
+
+/**
+ * What one snapshot says of the goroutines it found, by process and creation site: the leak verdicts
+ * and where they are blocked now. The snapshot stage provides it; the page shows it beside each site.
+ */
+export interface Snapshot {
+  /** When the targets' memory was read, CLOCK_MONOTONIC ns. */
+  readonly takenNs: number;
+  /**
+   * The verdicts for creation site `site` (named as live.ts's `siteOf` names it) in process `pid`;
+   * undefined when the snapshot did not look at that process or found none of the site's goroutines
+   * (a site newer than the snapshot, say).
+   */
+  site(pid: number, site: string): SiteSnapshot | undefined;
+}
+
+/** One creation site of one process in a {@link Snapshot}. */
+export interface SiteSnapshot {
+  /** Goroutines created at this site that the snapshot found. */
+  readonly goroutines: number;
+  /** How many of them it judged leaked (verdict "goroutineleak"). */
+  readonly leaked: number;
+  /** Where they are blocked now, grouped by wait reason and top frame, most goroutines first. */
+  readonly blocked: readonly BlockedGroup[];
+}
+
+/** Goroutines of one creation site waiting for the same thing at the same place. */
+export interface BlockedGroup {
+  /** The runtime's wait reason as Go prints it ("chan receive", "select", "sync.WaitGroup.Wait", ...). */
+  readonly waitReason: string;
+  /** Where they wait: the innermost frame outside the runtime, `func at file:line`. */
+  readonly frame: string;
+  readonly count: number;
 }
 
 /** Splits a `func at file:line` frame; a frame without ` at ` is all function. */
