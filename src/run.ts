@@ -16,7 +16,7 @@ import type { Attr, Logger } from "./log/slog.ts";
 import type { LineWriter } from "./log/writer.ts";
 import { refuseOverwrite } from "./log/output.ts";
 import { LiveGoroutines, REPEAT, siteOf } from "./state/live.ts";
-import type { StateView } from "./state/view.ts";
+import type { Snapshot as ViewSnapshot, StateView } from "./state/view.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
 import { StackTable } from "./symbolize/stacks.ts";
 import { type Launched, resolveProgram, SIGNAL_NUMBERS, startStopped } from "./target/launch.ts";
@@ -26,7 +26,8 @@ import { openTarget, type Target } from "./target/target.ts";
 import { statPath } from "./target/files.ts";
 import type { Segment } from "./target/wasm.ts";
 import { SnapshotReader } from "./snapshot/read.ts";
-import { LiveSnapshots } from "./snapshot/source.ts";
+import { LiveSnapshots, type Reading } from "./snapshot/source.ts";
+import { bySite } from "./snapshot/sites.ts";
 import { pidsRunning } from "./target/procfs.ts";
 
 /**
@@ -103,6 +104,16 @@ async function traceStarted(
     return one !== null ? [one] : pidsRunning(fileIdentity(path));
   };
   const snapshots = snapshotsOf(target, info.segments, biases, tracedPids, opts.leakAfterNs, log);
+  // The page's view of the last reading by site, computed once per reading.
+  let bySiteCache: { of: unknown; value: ViewSnapshot } | null = null;
+  const bySiteOf = (taken: { readings: readonly Reading[]; takenNs: number } | null): ViewSnapshot | null => {
+    if (taken === null) return null;
+    if (bySiteCache?.of !== taken) {
+      const siteOfGopc = (gopc: number) => siteOf(stacks.created(gopc).frames);
+      bySiteCache = { of: taken, value: bySite(taken.readings, siteOfGopc, taken.takenNs) };
+    }
+    return bySiteCache.value;
+  };
   const view: StateView = {
     path,
     live,
@@ -112,6 +123,7 @@ async function traceStarted(
     lost: () => lost,
     snapshots: snapshots ?? undefined,
     goMinor: target.release.minor,
+    snapshot: snapshots === null ? undefined : () => bySiteOf(snapshots.lastTaken),
   };
 
   // Taken in this order, released in reverse on any failure: nothing stays bound, running or attached.

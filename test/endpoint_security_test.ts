@@ -16,9 +16,9 @@ const ROUTES = [
   "/api/overview",
   "/api/site?pid=42&site=main.leak",
   "/debug/pprof/",
-  "/debug/pprof/goroutine",
-  "/debug/pprof/goroutine?debug=1",
-  "/debug/pprof/goroutine?debug=2",
+  "/debug/pprof/goroutinecreated",
+  "/debug/pprof/goroutinecreated?debug=1",
+  "/debug/pprof/goroutinecreated?debug=2",
   "/metrics",
   "/goroutines",
 ];

@@ -76,12 +76,16 @@ Deno.test("http: routes, methods and query values", async () => {
   const get = (path: string, method = "GET") => handle(view, new Request(`http://gmon${path}`, { method }));
   const cases: [string, string, number][] = [
     ["GET", "/debug/pprof/", 200],
-    ["GET", "/debug/pprof/goroutine", 200],
-    ["GET", "/debug/pprof/goroutine?debug=0", 200],
-    ["GET", "/debug/pprof/goroutine?debug=1", 200],
-    ["GET", "/debug/pprof/goroutine?debug=2", 200],
-    ["GET", "/debug/pprof/goroutine?debug=7", 400],
-    ["GET", "/debug/pprof/goroutine?debug=", 400],
+    ["GET", "/debug/pprof/goroutinecreated", 200],
+    ["GET", "/debug/pprof/goroutinecreated?debug=0", 200],
+    ["GET", "/debug/pprof/goroutinecreated?debug=1", 200],
+    ["GET", "/debug/pprof/goroutinecreated?debug=2", 200],
+    ["GET", "/debug/pprof/goroutinecreated?debug=7", 400],
+    ["GET", "/debug/pprof/goroutinecreated?debug=", 400],
+    // Without readings of the processes (a view with none), the profiles of where goroutines are now
+    // say so.
+    ["GET", "/debug/pprof/goroutine", 503],
+    ["GET", "/debug/pprof/goroutineleak?debug=2", 503],
     ["GET", "/metrics", 200],
     ["HEAD", "/metrics", 200],
     ["GET", "/goroutines", 200],
@@ -111,6 +115,7 @@ Deno.test("http: routes, methods and query values", async () => {
     pid: 42,
     created_at: "2026-11-27T06:00:10.000Z",
     age_seconds: 90,
+    preexisting: false,
     site: "main.leak",
     stack_id: 1,
     stack: [
@@ -119,8 +124,15 @@ Deno.test("http: routes, methods and query values", async () => {
       "main.main at /src/app/main.go:62",
       "runtime.main at /usr/local/go/src/runtime/proc.go:290",
     ],
+    // Where it is now: not known to a view with no readings of the processes.
+    status: null,
+    wait_reason: null,
+    waiting_seconds: null,
+    waiting_for: [],
+    leaked: false,
+    current_stack: null,
   });
-  const prof = await get("/debug/pprof/goroutine");
+  const prof = await get("/debug/pprof/goroutinecreated");
   const bytes = new Uint8Array(await prof.arrayBuffer());
   assertEquals([bytes[0], bytes[1]], [0x1f, 0x8b], "gzip");
 });

@@ -41,8 +41,11 @@ async function shows(page: Page, pid: number, n: number): Promise<Seen> {
       const s = d?.chart.series.find((s) => s.pid === ${pid} && s.site === "main.leak");
       // The last point is now, the ones before it samples of the history: with two samples at n, the
       // step up to n is a second or more before the chart's right end.
+      // A reading of the process that found them has given the row its verdict column.
       return row?.querySelector(".live").textContent === "${n}" && s !== undefined &&
-        s.values.length >= 3 && s.values.slice(-3).every((v) => v === ${n});
+        s.values.length >= 3 && s.values.slice(-3).every((v) => v === ${n}) &&
+        row.querySelector(".leaked").textContent === "0" && d.rows.some((r) => r.site === "main.leak" &&
+          r.blocked.some((b) => b.count === ${n}));
     })()`,
   );
   return await page.eval<Seen>(`(() => {
@@ -105,8 +108,9 @@ function checkSeen(seen: Seen, n: number): void {
   assertEquals(seen.live, String(n));
   assert(/\/leaker\/main\.go:\d+$/.test(seen.where), seen.where);
   assert(seen.totalLive >= n, String(seen.totalLive));
-  assertEquals(seen.snapshot, "no snapshot yet");
-  assertEquals(seen.leaked, "–");
+  assert(/^snapshot taken \d+(\.\d+)?(ms|s) ago$/.test(seen.snapshot), seen.snapshot);
+  // Blocked on a channel a global holds: not leaked.
+  assertEquals(seen.leaked, "0");
   assert(seen.painted > 0.01, `the chart's canvas is blank (${seen.painted} painted)`);
   assert(seen.atN, `no line at ${n} at the chart's right end`);
   assert(!seen.atHalf, `a line at ${n / 2} at the chart's right end`);
@@ -117,7 +121,8 @@ Deno.test("e2e page: chromium shows the leak site, its count and chart, grown af
   const bin = buildFixture("leaker");
   const port = freePort();
   const base = `http://127.0.0.1:${port}`;
-  const gmon = new Gmon(["-path", bin, "-pprof-port", String(port)]);
+  // A short -leak-after makes gmon read the process every second, so the page's verdicts follow fast.
+  const gmon = new Gmon(["-path", bin, "-pprof-port", String(port), "-leak-after", "6s"]);
   let leaker: Leaker | undefined;
   let browser: Browser | undefined;
   try {
@@ -154,7 +159,7 @@ Deno.test("e2e page: chromium shows the leak site, its count and chart, grown af
     for (const l of ["/debug/pprof/", "/debug/pprof/goroutine", "/metrics", "/goroutines"]) {
       assert(links.includes(l), `no link to ${l}: ${links}`);
     }
-    // Opened, the row shows the whole creation stack and says there is no snapshot yet.
+    // Opened, the row shows the whole creation stack and where its goroutines are blocked now.
     await page.eval(
       `document.querySelector('tr.site-row[data-pid="${pid}"][data-site="main.leak"]').click()`,
     );
@@ -164,7 +169,7 @@ Deno.test("e2e page: chromium shows the leak site, its count and chart, grown af
     );
     assert(/main\.leak at \S*\/leaker\/main\.go:\d+/.test(detail), detail);
     assert(detail.includes(`${K} live of ${K} created`), detail);
-    assert(detail.includes("no snapshot yet"), detail);
+    assert(/chan receive/.test(detail) && /main\.wait at \S*\/leaker\/main\.go:\d+/.test(detail), detail);
     await screenshot(page, "page-first.png", first.rgb);
 
     // More leak, and a second load: the count and the line have grown.

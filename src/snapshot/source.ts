@@ -35,7 +35,7 @@ export interface Sources {
 export class LiveSnapshots {
   readonly #src: Sources;
   readonly #watches = new Map<number, LeakWatch>();
-  #last: { atMs: number; readings: Reading[] } | null = null;
+  #last: { atMs: number; readings: Reading[]; takenNs: number } | null = null;
   #inFlight: Promise<Reading[]> | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Readings that failed (a process gone mid-read): they are skipped, the others still served. */
@@ -63,9 +63,9 @@ export class LiveSnapshots {
     return this.#inFlight;
   }
 
-  /** The last readings taken, if any (never reads). */
-  get last(): readonly Reading[] {
-    return this.#last?.readings ?? [];
+  /** The last readings taken and when (CLOCK_MONOTONIC), or null before the first (never reads). */
+  get lastTaken(): { readings: readonly Reading[]; takenNs: number } | null {
+    return this.#last;
   }
 
   /** Reads every `everyMs` in the background until {@link close}. */
@@ -79,6 +79,7 @@ export class LiveSnapshots {
   }
 
   async #readAll(): Promise<Reading[]> {
+    const takenNs = monotonicNs();
     const readings: Reading[] = [];
     const pids = this.#src.pids();
     for (const pid of pids) {
@@ -91,7 +92,7 @@ export class LiveSnapshots {
       }
     }
     for (const pid of this.#watches.keys()) if (!pids.includes(pid)) this.#watches.delete(pid);
-    this.#last = { atMs: Date.now(), readings };
+    this.#last = { atMs: Date.now(), readings, takenNs };
     return readings;
   }
 
