@@ -7,7 +7,7 @@
 import { bpfObject } from "./assets.ts";
 import { Probes } from "./bpf/probes.ts";
 import { decodeRecord, Flags, GoroutineRecord, Kind } from "./bpf/record.ts";
-import { monotonicToEpochMs } from "./bpf/native.ts";
+import { monotonicToEpochMs, raiseFileLimit } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import { EventLines } from "./log/events.ts";
 import { serve } from "./endpoint/http.ts";
@@ -131,7 +131,10 @@ async function traceStarted(
   let probes: Probes | null = null;
   try {
     // Bound before anything is attached: a port in use leaves nothing behind.
-    if (opts.pprofPort !== null) endpoint = serve(view, opts.pprofAddr, opts.pprofPort);
+    if (opts.pprofPort !== null) {
+      raiseFileLimit();
+      endpoint = serve(view, opts.pprofAddr, opts.pprofPort);
+    }
     probes = Probes.load(bpfObject, RING_BYTES, (line) => log.debug("libbpf", [["text", line]]));
     if (opts.args.length > 0) launched = await startStopped(path, opts.args.slice(1));
     const pid = launched?.pid ?? opts.pid ?? -1;

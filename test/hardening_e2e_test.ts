@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { attrs, buildFixture, Gmon, leftovers, root, runGmon, runSpawner } from "./harness.ts";
+import { freePort, until } from "./leaker.ts";
 
 const dec = new TextDecoder();
 
@@ -191,3 +192,57 @@ function childOf(pid: number): number {
   }
   return 0;
 }
+
+Deno.test("hardening: idle connections by the thousand never end gmon; the endpoint answers again", async () => {
+  const bin = buildFixture("leaker");
+  const port = freePort();
+  // Few file descriptors for gmon, as a hostile peer would wish.
+  const gmon = new Gmon(["-path", bin, "-pprof-port", String(port)], ["ulimit -n 128"]);
+  await gmon.attached();
+  const holder = new Deno.Command("python3", {
+    args: ["-c", HOLD_IDLE, String(port), "1100"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  try {
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const held = Number(/held (\d+)/.exec((await reader.read()).value ?? "")?.[1]);
+    reader.releaseLock();
+    assert(held >= 1000, `held ${held} connections`);
+    // Idle connections are closed after a while; the endpoint serves again, gmon never died.
+    await until("/metrics answering", async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
+      await r?.body?.cancel();
+      return r?.status === 200;
+    }, 30_000);
+    assertEquals(gmon.child.pid > 0 && stateOf(gmon.child.pid) !== null, true);
+    await holder.stdin.close();
+    await holder.status;
+    assertEquals(await gmon.stop(), 0);
+    assertEquals(attrs(gmon.lines.at(-1)!).get("msg"), "detached");
+    assertEquals(gmon.stderr, "");
+  } finally {
+    await holder.stdin.close().catch(() => {});
+    await holder.status;
+    await holder.stdout.cancel().catch(() => {});
+    await gmon.stop("SIGKILL");
+  }
+});
+
+/** Python: open N idle connections to 127.0.0.1:PORT, say how many, hold them until stdin closes. */
+const HOLD_IDLE = `
+import socket, sys, resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+port, n = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for _ in range(n):
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+        held.append(s)
+    except OSError:
+        pass
+print("held", len(held), flush=True)
+sys.stdin.read()
+`;

@@ -34,9 +34,11 @@ export class Gmon {
   stderr = "";
   readonly #done: Promise<void>;
 
-  constructor(args: string[]) {
-    this.child = new Deno.Command(`${root}/scripts/gmon`, {
-      args,
+  /** `before`: shell commands run first, in the process that then becomes gmon (e.g. `ulimit -n 128`). */
+  constructor(args: string[], before: string[] = []) {
+    const launcher = `${root}/scripts/gmon`;
+    this.child = new Deno.Command(before.length === 0 ? launcher : "sh", {
+      args: before.length === 0 ? args : ["-c", `${before.join("; ")}; exec "$0" "$@"`, launcher, ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -112,7 +112,7 @@ Deno.test("pprof: debug=1 text in the shape of Go's", () => {
 });
 
 Deno.test("pprof: debug=2 lists every live goroutine with its age and creation stack", () => {
-  const text = goroutineDump(scene());
+  const text = [...goroutineDump(scene())].join("");
   const heads = text.split("\n").filter((l) => l.startsWith("goroutine "));
   assertEquals(heads, [
     "goroutine 10 [age 10s, pid 7]:",

@@ -44,6 +44,8 @@ const LIBC_SYMBOLS = {
   realpath: { parameters: ["buffer", "pointer"], result: "pointer" },
   free: { parameters: ["pointer"], result: "void" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   fanotify_init: { parameters: ["u32", "u32"], result: "i32" },
   fanotify_mark: { parameters: ["i32", "u32", "u64", "i32", "buffer"], result: "i32" },
   inotify_init1: { parameters: ["i32"], result: "i32" },
@@ -118,6 +120,20 @@ export function monotonicNs(): number {
   const ts = new BigInt64Array(2);
   c().clock_gettime(CLOCK_MONOTONIC, new Uint8Array(ts.buffer));
   return Number(ts[0]) * 1e9 + Number(ts[1]);
+}
+
+const RLIMIT_NOFILE = 7;
+
+/**
+ * Raises the soft limit on open files to the hard one: the endpoint's connections and the probes'
+ * descriptors are gmon's to have, up to what the system allows it.
+ */
+export function raiseFileLimit(): void {
+  const lim = new BigUint64Array(2);
+  const bytes = new Uint8Array(lim.buffer);
+  if (c().getrlimit(RLIMIT_NOFILE, bytes) !== 0 || lim[0] >= lim[1]) return;
+  lim[0] = lim[1];
+  c().setrlimit(RLIMIT_NOFILE, bytes);
 }
 
 const SC_PAGESIZE = 30;

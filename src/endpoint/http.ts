@@ -12,13 +12,15 @@ import { SiteHistory } from "../state/history.ts";
 import type { StateView } from "../state/view.ts";
 import { BadQuery, overview, siteDetail } from "./api.ts";
 import { hostAllowed, misdirected, secured } from "./guard.ts";
-import { goroutinesJson } from "./json.ts";
+import { goroutinesResponse, type Page } from "./json.ts";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.ts";
 import { goroutineDump, goroutineProfile, goroutineText } from "./pprof.ts";
 import { nowDump, nowProfile, nowText, type Which } from "./now.ts";
 import { monotonicNs } from "../bpf/native.ts";
 import { ASSETS, PAGE } from "./page.ts";
 import { gzip } from "./proto.ts";
+import { listen, type Server } from "./server.ts";
+import { streamParts } from "./stream.ts";
 
 const TEXT = "text/plain; charset=utf-8";
 const JSON_TYPE = "application/json";
@@ -102,13 +104,14 @@ function json(body: unknown): Response {
 type Forms = {
   proto: () => Uint8Array | Promise<Uint8Array>;
   text: () => string | Promise<string>;
-  dump: () => string | Promise<string>;
+  /** A goroutine at a time: streamed (a dump of 100k goroutines is tens of MB). */
+  dump: () => Iterable<string> | Promise<Iterable<string>>;
 };
 
 async function profileRoute(name: string, q: URLSearchParams, forms: Forms): Promise<Response> {
   const debug = q.get("debug") ?? "0";
   if (debug === "1") return text(200, await forms.text());
-  if (debug === "2") return text(200, await forms.dump());
+  if (debug === "2") return streamParts(await forms.dump(), { headers: { "content-type": TEXT } });
   if (debug !== "0") return text(400, `bad debug value ${JSON.stringify(debug)}: want 0, 1 or 2\n`);
   const body = await gzip(await forms.proto());
   return new Response(body as Uint8Array<ArrayBuffer>, {
@@ -153,9 +156,23 @@ const ROUTES: Record<string, Route> = Object.assign(Object.create(null), {
     }),
   "/metrics": (view: StateView) =>
     new Response(metricsText(view), { headers: { "content-type": METRICS_CONTENT_TYPE } }),
-  "/goroutines": async (view: StateView) =>
-    new Response(await goroutinesJson(view), { headers: { "content-type": JSON_TYPE } }),
+  "/goroutines": (view: StateView, q: URLSearchParams) => goroutinesResponse(view, pageOf(q)),
 });
+
+/** /goroutines?limit=N&after=CURSOR. */
+function pageOf(q: URLSearchParams): Page {
+  const page: Page = {};
+  const limit = q.get("limit");
+  if (limit !== null) {
+    if (!/^[1-9]\d{0,7}$/.test(limit)) {
+      throw new BadQuery(`bad limit: ${JSON.stringify(limit)} (1 to 99999999)`);
+    }
+    page.limit = Number(limit);
+  }
+  const after = q.get("after");
+  if (after !== null) page.after = after;
+  return page;
+}
 
 /** A running endpoint. */
 export interface Endpoint {
@@ -172,16 +189,13 @@ export interface Endpoint {
 export function serve(view: StateView, hostname: string, port: number): Endpoint {
   const history = new SiteHistory(view);
   const opts: HandleOptions = { listen: hostname, history };
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: Server;
   try {
-    server = Deno.serve({
-      hostname,
-      port,
-      onListen: () => {},
-      onError: (e) => secured(text(500, `internal error: ${(e as Error).message}\n`)),
-    }, (req) => handle(view, req, opts));
+    server = listen(hostname, port, (req) => handle(view, req, opts));
   } catch (e) {
-    throw new Error(`serve the endpoint on ${hostname}:${port}: ${(e as Error).message}`);
+    throw new Error(
+      `serve the endpoint on ${hostname}:${port}: ${(e as Error).message.replace(/ \(os error \d+\)/, "")}`,
+    );
   }
   // The endpoint owns the history's clock: sampling costs a pass over the sites, not the goroutines.
   history.sample();

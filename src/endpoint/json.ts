@@ -9,6 +9,8 @@ import { monotonicNs } from "../bpf/native.ts";
 import type { Goroutine } from "../snapshot/goroutine.ts";
 import type { Reading } from "../snapshot/source.ts";
 import type { StateView } from "../state/view.ts";
+import { streamParts } from "./stream.ts";
+import { BadQuery } from "./api.ts";
 
 /** One live goroutine as /goroutines lists it. */
 export interface GoroutineJson {
@@ -38,30 +40,95 @@ export interface GoroutineJson {
   current_stack: string[] | null;
 }
 
-/** Every live goroutine, oldest first. */
-export async function liveGoroutines(view: StateView): Promise<GoroutineJson[]> {
+/** The order and paging of /goroutines: oldest first, then by process and id. */
+export interface Page {
+  /** At most this many rows (all when absent). */
+  limit?: number;
+  /** Start after the row this cursor names (from `x-next-after` of the previous page). */
+  after?: string;
+}
+
+/** A goroutine's place in the order: when gmon first knew it, pid, goid. */
+interface Key {
+  born: number;
+  pid: number;
+  goid: number;
+  stackId: number;
+  adopted: boolean;
+}
+
+function compare(a: Key, b: Key): number {
+  return a.born - b.born || a.pid - b.pid || a.goid - b.goid;
+}
+
+/** The cursor naming `k` in the order. */
+function cursorOf(k: Key): string {
+  return `${k.born}.${k.pid}.${k.goid}`;
+}
+
+function parseCursor(c: string): Key | null {
+  const m = /^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\.(\d+)\.(\d+)$/.exec(c);
+  return m === null
+    ? null
+    : { born: Number(m[1]), pid: Number(m[2]), goid: Number(m[3]), stackId: 0, adopted: false };
+}
+
+/** The live goroutines' keys in the order, the page asked for; `next`: the cursor of the next page. */
+function keys(view: StateView, page: Page): { rows: Key[]; next: string | null } {
+  const all: Key[] = [];
+  view.live.forEachLive((pid, goid, born, stackId, adopted) =>
+    all.push({ born, pid, goid, stackId, adopted })
+  );
+  all.sort(compare);
+  let from = 0;
+  if (page.after !== undefined) {
+    const after = parseCursor(page.after);
+    if (after === null) {
+      throw new BadQuery(`bad after: ${JSON.stringify(page.after)} is not a cursor from x-next-after`);
+    }
+    // The first row after the cursor (which may have exited since).
+    let lo = 0;
+    let hi = all.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compare(all[mid], after) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    from = lo;
+  }
+  const to = page.limit === undefined ? all.length : Math.min(all.length, from + page.limit);
+  const rows = all.slice(from, to);
+  return { rows, next: to < all.length && rows.length > 0 ? cursorOf(rows[rows.length - 1]) : null };
+}
+
+/** The rows of a page, made one by one (a million are never all in memory at once), and the next cursor. */
+async function goroutineRows(
+  view: StateView,
+  page: Page,
+): Promise<{ rows: Iterable<GoroutineJson>; next: string | null }> {
+  const { rows: order, next } = keys(view, page);
   const readings = view.snapshots === undefined ? [] : await view.snapshots.current().catch(() => []);
   const now = view.nowNs();
   const mono = monotonicNs();
   const byKey = index(readings);
-  const rows: GoroutineJson[] = [];
-  view.live.forEachLive((pid, goid, born, stackId, adopted) => {
-    const hit = byKey.get(pid)?.get(goid);
-    rows.push({
-      id: goid,
-      pid,
-      created_at: adopted ? null : new Date(view.epochMs(born)).toISOString(),
-      age_seconds: Math.max(0, Math.round((now - born) / 1e6)) / 1e3,
-      preexisting: adopted,
-      site: view.live.siteOfStack(stackId),
-      stack_id: stackId,
-      stack: view.stack(stackId)?.frames ?? [],
-      ...nowFields(hit?.g, hit?.leaked ?? false, mono),
-    });
-  });
-  return rows.sort((a, b) => b.age_seconds - a.age_seconds || a.pid - b.pid || a.id - b.id);
+  function* rows(): Generator<GoroutineJson> {
+    for (const k of order) {
+      const hit = byKey.get(k.pid)?.get(k.goid);
+      yield {
+        id: k.goid,
+        pid: k.pid,
+        created_at: k.adopted ? null : new Date(view.epochMs(k.born)).toISOString(),
+        age_seconds: Math.max(0, Math.round((now - k.born) / 1e6)) / 1e3,
+        preexisting: k.adopted,
+        site: view.live.siteOfStack(k.stackId),
+        stack_id: k.stackId,
+        stack: view.stack(k.stackId)?.frames ?? [],
+        ...nowFields(hit?.g, hit?.leaked ?? false, mono),
+      };
+    }
+  }
+  return { rows: rows(), next };
 }
-
 /** The "now" fields of a row. */
 function nowFields(g: Goroutine | undefined, leaked: boolean, mono: number) {
   return {
@@ -86,7 +153,19 @@ function index(readings: readonly Reading[]): Map<number, Map<number, { g: Gorou
   return out;
 }
 
-/** The /goroutines body. */
-export async function goroutinesJson(view: StateView): Promise<string> {
-  return JSON.stringify(await liveGoroutines(view)) + "\n";
+/** The /goroutines answer: a JSON array streamed row by row; `x-next-after` names the next page. */
+export async function goroutinesResponse(view: StateView, page: Page = {}): Promise<Response> {
+  const { rows, next } = await goroutineRows(view, page);
+  function* parts(): Generator<string> {
+    yield "[";
+    let first = true;
+    for (const r of rows) {
+      yield (first ? "" : ",") + JSON.stringify(r);
+      first = false;
+    }
+    yield "]\n";
+  }
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (next !== null) headers["x-next-after"] = next;
+  return streamParts(parts(), { headers });
 }

@@ -83,21 +83,25 @@ export function nowText(readings: readonly Reading[], which: Which): string {
 }
 
 /**
- * Go's debug=2 dump of every goroutine (the runtime's own left out, as Go does); with `markLeaked`,
+ * Go's debug=2 dump of every goroutine, a goroutine at a time (the runtime's own left out, as Go does); with `markLeaked`,
  * the leaked ones' headers say `(leaked)`. Several processes: each dump headed by its pid.
  */
-export function nowDump(
+export function* nowDump(
   readings: readonly Reading[],
   goMinor: number,
   nowNs: number,
   markLeaked: boolean,
-): string {
+): Generator<string> {
   const style = { minor: goMinor };
-  return readings.map(({ snapshot, leaked }) => {
-    const head = readings.length > 1 ? `process ${snapshot.pid}:\n\n` : "";
-    return head +
-      snapshot.goroutines.filter((g) => !g.system).map((g) =>
-        formatGoroutine(g, style, nowNs, markLeaked && leaked.has(g.goid) ? " (leaked)" : "")
-      ).join("\n");
-  }).join("\n");
+  let first = true;
+  for (const { snapshot, leaked } of readings) {
+    if (readings.length > 1) yield `${first ? "" : "\n"}process ${snapshot.pid}:\n\n`;
+    let sep = "";
+    for (const g of snapshot.goroutines) {
+      if (g.system) continue;
+      yield sep + formatGoroutine(g, style, nowNs, markLeaked && leaked.has(g.goid) ? " (leaked)" : "");
+      sep = "\n";
+    }
+    first = false;
+  }
 }

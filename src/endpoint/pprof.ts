@@ -88,15 +88,14 @@ export function goroutineText(view: StateView): string {
 }
 
 /**
- * Go's debug=2 shape for every live goroutine: `goroutine N [age D, pid P]:`, then `created by SITE`
+ * Go's debug=2 shape for every live goroutine, a goroutine at a time (see src/endpoint/stream.ts): `goroutine N [age D, pid P]:`, then `created by SITE`
  * and the creator's stack, each frame as `func()` and a tab-indented `file:line`.
  */
-export function goroutineDump(view: StateView): string {
+export function* goroutineDump(view: StateView): Generator<string> {
   const now = view.nowNs();
   const rows: { pid: number; goid: number; born: number; stackId: number }[] = [];
   view.live.forEachLive((pid, goid, born, stackId) => rows.push({ pid, goid, born, stackId }));
   rows.sort((a, b) => a.pid - b.pid || a.goid - b.goid);
-  const parts: string[] = [];
   const texts = new Map<number, string>();
   for (const r of rows) {
     let text = texts.get(r.stackId);
@@ -108,7 +107,6 @@ export function goroutineDump(view: StateView): string {
       }).join("");
       texts.set(r.stackId, text);
     }
-    parts.push(`goroutine ${r.goid} [age ${formatAge(now - r.born)}, pid ${r.pid}]:\n${text}\n`);
+    yield `goroutine ${r.goid} [age ${formatAge(now - r.born)}, pid ${r.pid}]:\n${text}\n`;
   }
-  return parts.join("");
 }
