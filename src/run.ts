@@ -227,7 +227,7 @@ async function traceStarted(
     : 0;
   const attachedAttrs: Attr[] = [["path", path], ["go_version", target.goVersion], ["pid", onePid ?? "any"]];
   if (launched === null) attachedAttrs.push(["goroutines", adopted]);
-  log.info("attached", attachedAttrs);
+  lifecycle(log, "attached", attachedAttrs);
   out.flush();
   launched?.resume();
   if (endpoint !== null) snapshots?.watch(watchEveryMs(opts.leakAfterNs));
@@ -268,7 +268,7 @@ async function traceStarted(
       // the process that ended.
       leakReport();
       if (onePid !== null && !processAlive(onePid)) processExited(onePid);
-      log.info("detached", [["created", live.created], ["exited", live.exited], ["live", live.live], [
+      lifecycle(log, "detached", [["created", live.created], ["exited", live.exited], ["live", live.live], [
         "lost",
         lost,
       ]]);
@@ -301,6 +301,15 @@ async function traceStarted(
     // A signal during start-up is handled now, as it would have been had it come a moment later.
     for (const signal of early.splice(0)) onSignal(signal)();
   });
+}
+
+/**
+ * The attached and detached lines are what a user waits for and the summary of a run (created, exited,
+ * lost): at -level WARN they still come, as WARN.
+ */
+function lifecycle(log: Logger, msg: string, attrs: Attr[]): void {
+  if (log.enabled("INFO")) log.info(msg, attrs);
+  else log.warn(msg, attrs);
 }
 
 /** How often the endpoint's leak watch reads the processes: a few readings per -leak-after. */

@@ -246,3 +246,43 @@ for _ in range(n):
 print("held", len(held), flush=True)
 sys.stdin.read()
 `;
+
+Deno.test("hardening: heavy endpoint requests never stop the events from being drained", async () => {
+  const bin = buildFixture("churner");
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const gmon = new Gmon(["-path", bin, "-pprof-port", String(port), "-level", "WARN"]);
+  await gmon.attached();
+  const rounds = 4000;
+  const child = new Deno.Command(bin, {
+    args: ["-park", "20000", "-rounds", String(rounds)],
+    stdout: "piped",
+  })
+    .spawn();
+  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    assertEquals((await out.read()).value?.trim(), "parked");
+    // While it churns, 20 heavy requests at a time: every goroutine as JSON and as Go's dump.
+    const heavy = ["/goroutines", "/debug/pprof/goroutine?debug=2", "/debug/pprof/goroutinecreated?debug=2"];
+    let done = false;
+    const status = child.status.then((s) => (done = true, s));
+    let answered = 0;
+    while (!done) {
+      await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+        const r = await fetch(base + heavy[i % heavy.length]);
+        await r.arrayBuffer();
+        if (r.status === 200) answered++;
+      }));
+    }
+    assertEquals((await status).code, 0);
+    assert(answered >= 20, `${answered} answered`);
+    assertEquals(await gmon.stop(), 0);
+    const detached = attrs(gmon.lines.at(-1)!);
+    assertEquals(detached.get("msg"), "detached");
+    assertEquals(detached.get("lost"), "0", "no event lost");
+    assert(Number(detached.get("created")) >= rounds * 100, gmon.lines.at(-1));
+  } finally {
+    await out.cancel().catch(() => {});
+    await gmon.stop("SIGKILL");
+  }
+});

@@ -18,8 +18,11 @@ import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
 import { ProcessMemory, type ReadRequest } from "./memory.ts";
 import { type PhysicalFrame, type StackCopy, walk, type WalkStart } from "./unwind.ts";
 
-/** Goroutines read per round: bounds gmon's memory whatever the process holds. */
-const CHUNK = 4096;
+/**
+ * Goroutines read per round: bounds gmon's memory whatever the process holds, and how long a reading
+ * holds up gmon's other work (the ring's drain runs between rounds).
+ */
+const CHUNK = 1024;
 /** Bytes of stack read at first (most parked stacks are shallower); a deeper one is read again, longer. */
 const FIRST_STACK_BYTES = 512;
 /** Stacks larger than this are not read (Go's own limit is 1 GB; no real stack comes near). */
