@@ -111,3 +111,45 @@ function setWord(words: Uint32Array, i: number, v: number): void {
   words[i] = v >>> 0;
   words[i + 1] = Math.floor(v / 0x1_0000_0000);
 }
+
+/** Ranges this close are read as one: the kernel's cost is per page touched far more than per byte. */
+const GATHER_GAP = 4096;
+/** Longest range read as one. */
+const GATHER_MAX = 1 << 20;
+
+/**
+ * Reads `len` bytes at each of `addrs` (0 for none), neighbours read as one range: runtime structures
+ * of one kind (gs, sudogs) sit side by side in the runtime's spans, several to a page. Returns the
+ * bytes and, per address, where its bytes start in them (-1 when they could not be read).
+ */
+export function gather(
+  mem: ProcessMemory,
+  addrs: readonly number[],
+  len: number,
+): { bytes: Uint8Array; at: Int32Array } {
+  const order = Array.from(addrs.keys()).filter((i) => addrs[i] !== 0).sort((a, b) => addrs[a] - addrs[b]);
+  const reqs: ReadRequest[] = [];
+  const reqOf = new Int32Array(addrs.length).fill(-1);
+  let total = 0;
+  for (const i of order) {
+    const a = addrs[i];
+    const last = reqs[reqs.length - 1];
+    if (last !== undefined && a - (last.addr + last.len) <= GATHER_GAP && a + len - last.addr <= GATHER_MAX) {
+      const grown = Math.max(last.len, a + len - last.addr);
+      total += grown - last.len;
+      last.len = grown;
+    } else {
+      reqs.push({ addr: a, len, at: total });
+      total += len;
+    }
+    reqOf[i] = reqs.length - 1;
+  }
+  const bytes = new Uint8Array(total);
+  const ok = mem.readMany(reqs, bytes);
+  const at = new Int32Array(addrs.length).fill(-1);
+  for (const i of order) {
+    const r = reqs[reqOf[i]];
+    if (ok[reqOf[i]]) at[i] = r.at + (addrs[i] - r.addr);
+  }
+  return { bytes, at };
+}

@@ -15,7 +15,7 @@ import { locateAllgs } from "./allgs.ts";
 import { formatArgs } from "./args.ts";
 import { type CreatedBy, type Frame, type Goroutine, Status, STATUS_SCAN } from "./goroutine.ts";
 import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
-import { ProcessMemory, type ReadRequest } from "./memory.ts";
+import { gather, ProcessMemory, type ReadRequest } from "./memory.ts";
 import { type PhysicalFrame, type StackCopy, walk, type WalkStart } from "./unwind.ts";
 
 /**
@@ -96,6 +96,8 @@ export class SnapshotReader {
   readonly #allgs: { allglen: number; allgptr: number };
   readonly #facts = new Map<number, FrameFacts | null>();
   readonly #creators = new Map<number, CreatedBy | null>();
+  /** Stacks seen without arguments, by hash of their pcs: shared by the goroutines stopped there. */
+  readonly #stacks = new Map<number, SharedStack[]>();
   /** Bytes of each g read: up to the last field gmon needs, not the whole g. */
   readonly #headerBytes: number;
   /** Bytes of each g read again after its stack: up to the last field that moves when it runs. */
@@ -141,7 +143,7 @@ export class SnapshotReader {
     }
     this.#followSudogs(mem, reads);
     const endNs = monotonicNs();
-    const goroutines = this.#symbolizeAll(reads, this.#withArgs);
+    const goroutines = this.#symbolizeAll(reads);
     return { pid, startNs, endNs, goroutines, unsettled, calls: mem.calls, bytes: mem.bytesRead };
   }
 
@@ -223,11 +225,9 @@ export class SnapshotReader {
 
   /** The header of each g (its fields up to the last one gmon reads); null for a dead or unreadable one. */
   #headers(mem: ProcessMemory, gps: number[]): (Header | null)[] {
-    const size = this.#headerBytes;
-    const buf = new Uint8Array(gps.length * size);
-    const ok = mem.readMany(gps.map((addr, i): ReadRequest => ({ addr, len: size, at: i * size })), buf);
-    const view = new DataView(buf.buffer);
-    return gps.map((gp, i) => (ok[i] ? this.#decode(view, i * size, gp) : null));
+    const { bytes, at } = gather(mem, gps, this.#headerBytes);
+    const view = new DataView(bytes.buffer);
+    return gps.map((gp, i) => (at[i] >= 0 ? this.#decode(view, at[i], gp) : null));
   }
 
   /**
@@ -236,16 +236,11 @@ export class SnapshotReader {
    */
   #unmoved(mem: ProcessMemory, headers: (Header | null)[]): boolean[] {
     const o = this.layout.g;
-    const size = this.#recheckBytes;
-    const buf = new Uint8Array(headers.length * size);
-    const ok = mem.readMany(
-      headers.map((h, i): ReadRequest => ({ addr: h?.gp ?? 0, len: h === null ? 0 : size, at: i * size })),
-      buf,
-    );
-    const view = new DataView(buf.buffer);
+    const { bytes, at: where } = gather(mem, headers.map((h) => h?.gp ?? 0), this.#recheckBytes);
+    const view = new DataView(bytes.buffer);
     return headers.map((h, i) => {
-      if (h === null || !ok[i]) return false;
-      const at = i * size;
+      if (h === null || where[i] < 0) return false;
+      const at = where[i];
       const raw = view.getUint32(at + o.atomicstatus, true) & ~STATUS_SCAN;
       const syscallsp = wordAt(view, at + o.syscallsp);
       const sp = syscallsp !== 0 ? syscallsp : wordAt(view, at + o.schedSp);
@@ -375,17 +370,52 @@ export class SnapshotReader {
       parentGoid: h.parentGoid,
       createdBy: this.#createdBy(gopc),
       frames: null,
-      pcs: walked === null ? [] : walked.frames.map((f) => f.symPc),
+      pcs: NO_PCS,
       system: false,
-      waitingOn: [],
+      waitingOn: NO_CHANNELS,
     };
-    const physical = walked?.frames.map((f, i) => ({
+    if (walked === null) return { g, physical: null, shared: null, waiting: waiting ? h.waiting : 0 };
+    // Without arguments, goroutines stopped at the same pcs share one stack: read once, kept once.
+    const shared = walked.args === null ? this.#intern(walked.frames) : null;
+    g.pcs = shared?.pcs ?? walked.frames.map((f) => f.symPc);
+    const physical = shared?.physical ?? walked.frames.map((f, i) => ({
       symPc: f.symPc,
       func: f.facts.name,
       offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
       args: walked.args?.[i] ?? "",
-    })) ?? null;
-    return { g, physical, waiting: waiting ? h.waiting : 0 };
+    }));
+    return { g, physical, shared, waiting: waiting ? h.waiting : 0 };
+  }
+
+  /** The shared stack for these physical frames (by their pcs), made on first sight. */
+  #intern(frames: PhysicalFrame[]): SharedStack {
+    let h = 0x811c9dc5 ^ frames.length;
+    for (const f of frames) {
+      h = Math.imul(h ^ (f.pc % 0x1_0000_0000), 0x01000193) ^ Math.floor(f.pc / 0x1_0000_0000);
+    }
+    let bucket = this.#stacks.get(h);
+    const hit = bucket?.find((s) =>
+      s.rawPcs.length === frames.length && s.rawPcs.every((pc, i) => pc === frames[i].pc)
+    );
+    if (hit !== undefined) return hit;
+    if (this.#stacks.size >= MAX_SHARED_STACKS) this.#stacks.clear();
+    if (bucket === undefined) {
+      bucket = [];
+      this.#stacks.set(h, bucket);
+    }
+    const s: SharedStack = {
+      rawPcs: frames.map((f) => f.pc),
+      pcs: frames.map((f) => f.symPc),
+      physical: frames.map((f) => ({
+        symPc: f.symPc,
+        func: f.facts.name,
+        offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
+        args: "",
+      })),
+      frames: null,
+    };
+    bucket.push(s);
+    return s;
   }
 
   /**
@@ -397,18 +427,17 @@ export class SnapshotReader {
     const size = Math.max(o.c, o.waitlink) + 8;
     let at = reads.filter((r) => r.waiting !== 0).map((r) => ({ r, sudog: r.waiting }));
     for (let depth = 0; depth < MAX_SUDOGS && at.length > 0; depth++) {
-      const buf = new Uint8Array(at.length * size);
-      const ok = mem.readMany(
-        at.map((x, i): ReadRequest => ({ addr: x.sudog, len: size, at: i * size })),
-        buf,
-      );
-      const view = new DataView(buf.buffer);
+      const { bytes, at: where } = gather(mem, at.map((x) => x.sudog), size);
+      const view = new DataView(bytes.buffer);
       const next: typeof at = [];
       at.forEach((x, i) => {
-        if (!ok[i]) return;
-        const c = wordAt(view, i * size + o.c);
-        if (c !== 0 && !x.r.g.waitingOn.includes(c)) x.r.g.waitingOn.push(c);
-        const link = wordAt(view, i * size + o.waitlink);
+        if (where[i] < 0) return;
+        const c = wordAt(view, where[i] + o.c);
+        if (c !== 0 && !x.r.g.waitingOn.includes(c)) {
+          if (x.r.g.waitingOn === NO_CHANNELS) x.r.g.waitingOn = [];
+          x.r.g.waitingOn.push(c);
+        }
+        const link = wordAt(view, where[i] + o.waitlink);
         if (link !== 0) next.push({ r: x.r, sudog: link });
       });
       at = next;
@@ -438,11 +467,14 @@ export class SnapshotReader {
    * Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch.
    * Without arguments, goroutines at the same pcs share one frame list.
    */
-  #symbolizeAll(reads: ReadGoroutine[], withArgs: boolean): Goroutine[] {
+  #symbolizeAll(reads: ReadGoroutine[]): Goroutine[] {
     const pcs = new Set<number>();
-    for (const r of reads) for (const f of r.physical ?? []) pcs.add(f.symPc);
+    for (const r of reads) {
+      if (r.shared?.frames === null || (r.shared === null && r.physical !== null)) {
+        for (const f of r.physical!) pcs.add(f.symPc);
+      }
+    }
     const lines = this.#framesAt([...pcs]);
-    const shared = new Map<string, Frame[]>();
     const expand = (physical: NonNullable<ReadGoroutine["physical"]>) =>
       physical.flatMap((phys) => {
         const logical = lines.get(phys.symPc) ?? [];
@@ -452,19 +484,9 @@ export class SnapshotReader {
             : { ...l, func: phys.func, offset: phys.offset, args: phys.args }
         );
       });
-    return reads.map(({ g, physical }) => {
-      if (physical !== null) {
-        if (withArgs) g.frames = expand(physical);
-        else {
-          const key = g.pcs.join(",");
-          let frames = shared.get(key);
-          if (frames === undefined) {
-            frames = expand(physical);
-            shared.set(key, frames);
-          }
-          g.frames = frames;
-        }
-      }
+    return reads.map(({ g, physical, shared }) => {
+      if (shared !== null) g.frames = shared.frames ??= expand(shared.physical);
+      else if (physical !== null) g.frames = expand(physical);
       g.system = isSystem(g);
       return g;
     });
@@ -500,9 +522,25 @@ interface Walked {
   args: string[] | null;
 }
 
+/** Goroutines stopped at the same pcs share one stack (when arguments are not read). */
+interface SharedStack {
+  rawPcs: number[];
+  pcs: number[];
+  physical: { symPc: number; func: string; offset: number; args: string }[];
+  /** The logical frames, once symbolized (kept across readings). */
+  frames: Frame[] | null;
+}
+
+/** Shared stacks kept across readings; past this many they are dropped and made again as seen. */
+const MAX_SHARED_STACKS = 50_000;
+const NO_PCS: number[] = Object.freeze([]) as unknown as number[];
+/** A goroutine not (yet) known to wait on a channel; replaced, never pushed to. */
+const NO_CHANNELS: number[] = Object.freeze([]) as unknown as number[];
+
 /** A goroutine as read, its physical frames not yet expanded into logical ones. */
 interface ReadGoroutine {
   g: Goroutine;
+  shared: SharedStack | null;
   /** g.waiting (the first sudog) of a parked goroutine, else 0. */
   waiting: number;
   physical: { symPc: number; func: string; offset: number; args: string }[] | null;
