@@ -8,12 +8,19 @@ import { parseArgs } from "./src/cli.ts";
 import { encoding, Logger } from "./src/log/slog.ts";
 import { LineWriter } from "./src/log/writer.ts";
 import { trace } from "./src/run.ts";
+import { versionLine } from "./src/version.ts";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   if (parsed.kind === "exit") {
     Deno.stderr.writeSync(new TextEncoder().encode(parsed.stderr));
     return parsed.status;
+  }
+  if (parsed.kind === "version") {
+    const out = new LineWriter(Deno.stdout);
+    out.write(versionLine() + "\n");
+    out.flush();
+    return 0;
   }
   const opts = parsed.options;
   let file: Deno.FsFile | null = null;
