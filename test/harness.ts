@@ -1,12 +1,19 @@
 /**
  * What the end-to-end tests share: Go fixtures built in the test run, gmon started through the
- * checkout's launcher with its output collected line by line, and a look at the kernel for leftovers.
+ * checkout's launcher (or the single file GMON_BIN names) with its output collected line by line, and a
+ * look at the kernel for leftovers.
  *
  * @module
  */
 import { assert } from "./assert.ts";
 
 export const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/**
+ * The gmon under test: the checkout's launcher, or the file GMON_BIN names: scripts/test's second pass
+ * sets it to a copy of dist/gmon, alone in a directory, run with an empty HOME.
+ */
+export const gmonBin = Deno.env.get("GMON_BIN") ?? `${root}/scripts/gmon`;
 const built = new Map<string, string>();
 let buildDir: string | undefined;
 
@@ -35,7 +42,7 @@ export class Gmon {
   readonly #done: Promise<void>;
 
   constructor(args: string[]) {
-    this.child = new Deno.Command(`${root}/scripts/gmon`, {
+    this.child = new Deno.Command(gmonBin, {
       args,
       stdin: "null",
       stdout: "piped",
@@ -95,7 +102,7 @@ async function readLines(stream: ReadableStream<Uint8Array>, each: (line: string
 
 /** Runs gmon to completion with `args`; returns its status, stdout and stderr. */
 export async function runGmon(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await new Deno.Command(`${root}/scripts/gmon`, { args, stdin: "null" }).output();
+  const r = await new Deno.Command(gmonBin, { args, stdin: "null" }).output();
   const dec = new TextDecoder();
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
 }
@@ -103,7 +110,7 @@ export async function runGmon(args: string[]): Promise<{ code: number; stdout: s
 /**
  * gmon's BPF programs still in the kernel (bpftool's view, one line each), leaving out those held by a
  * gmon of another checkout (another worktree's tests may run beside these): a program held by nobody,
- * by a process of this checkout, or by anything else counts.
+ * by a gmon of this test run, or by anything else counts.
  */
 export function leftovers(): string[] {
   const progs = new Deno.Command("bpftool", { args: ["prog", "show"] }).outputSync();
@@ -113,7 +120,7 @@ export function leftovers(): string[] {
   const holders = progHolders();
   return ours.filter((l) => {
     const pids = holders.get(l.split(":")[0].trim()) ?? [];
-    return pids.length === 0 || pids.some((pid) => !otherCheckoutsGmon(pid));
+    return pids.length === 0 || pids.some((pid) => !othersGmon(pid));
   });
 }
 
@@ -134,12 +141,23 @@ function progHolders(): Map<string, number[]> {
   return out;
 }
 
-/** A gmon started from another checkout's launcher (its deno runs that checkout's main.ts). */
-function otherCheckoutsGmon(pid: number): boolean {
+/**
+ * A gmon this test run did not start. From a launcher or a self-extracted file, a deno runs a main.ts:
+ * ours is the checkout's, or, with GMON_BIN, one unpacked under this run's HOME. A file `deno compile`
+ * built runs as itself: ours is GMON_BIN.
+ */
+function othersGmon(pid: number): boolean {
   try {
     const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
     const main = args.find((a) => a.endsWith("/main.ts"));
-    return main !== undefined && main !== `${root}/main.ts`;
+    if (main !== undefined) {
+      const home = Deno.env.get("HOME");
+      const unpacked = gmonBin !== `${root}/scripts/gmon` && home !== undefined &&
+        main.startsWith(`${home}/`);
+      return main !== `${root}/main.ts` && !unpacked;
+    }
+    const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
+    return exe.endsWith("/gmon") && exe !== Deno.realPathSync(gmonBin);
   } catch {
     return false;
   }
