@@ -21,31 +21,16 @@ fail() {
   exit 1
 }
 
-# Succeeds when only root and we can change directory $1: it is ours or root's, and nobody else can write
-# in it, sticky ones like /tmp aside (there others may add entries, but not replace ours).
-trusted() {
-  m=$(stat -c '%u:%a' -- "$1" 2>/dev/null) || {
-    why="$why $want: cannot stat $1;"
-    return 1
-  }
-  if [ "${m%:*}" != 0 ] && [ "${m%:*}" != "$uid" ]; then
-    why="$why $want: $1 belongs to uid ${m%:*};"
-    return 1
-  fi
-  if [ $((0${m#*:} & 022)) != 0 ] && [ $((0${m#*:} & 01000)) = 0 ]; then
-    why="$why $want: others can write in $1;"
-    return 1
-  fi
-}
-
-# Sets $at to the canonical path of directory $1 (absolute), walked from / one entry at a time: each
-# directory must be trusted, and a symlink is followed only when root or we own it (it sits in a
-# trusted directory, so nobody else can have put it there or can change it).
+# Sets $at to the canonical path of directory $1 (absolute) and $mode to its "owner:mode", walking from /
+# one entry at a time; fails unless only root and we can change what the walk went through. Every
+# directory on the way must be ours or root's and writable by nobody else, sticky ones like /tmp aside
+# (there others may add entries, but not replace ours); a symlink is followed only when root or we own
+# it. Checked after the walk, in one stat: if all passed, nobody else could have changed the way.
 resolve() {
   todo=${1#/}
   at=
   hops=0
-  trusted / || return 1
+  set -- /
   while [ -n "$todo" ]; do
     part=${todo%%/*}
     todo=${todo#"$part"}
@@ -58,25 +43,39 @@ resolve() {
       ;;
     esac
     if [ -L "$at/$part" ]; then
-      owner=$(stat -c '%u' -- "$at/$part")
-      if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
-        why="$why $want: $at/$part is a symlink of uid $owner;"
-        return 1
-      fi
       hops=$((hops + 1))
       if [ "$hops" -gt 40 ]; then
         why="$why $want: too many symlinks;"
         return 1
       fi
+      set -- "$@" "$at/$part"
       link=$(readlink -- "$at/$part")
       case $link in /*) at= ;; esac
       todo=${link#/}/$todo
       continue
     fi
     at=$at/$part
-    trusted "$at" || return 1
+    set -- "$@" "$at"
   done
   at=${at:-/}
+  modes=$(stat -c '%u:%a' -- "$@" 2>/dev/null) || {
+    why="$why $want: cannot stat its way;"
+    return 1
+  }
+  for mode in $modes; do
+    owner=${mode%:*}
+    if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
+      why="$why $want: $1 belongs to uid $owner;"
+      return 1
+    fi
+    if ! [ -L "$1" ] && [ $((0${mode#*:} & 022)) != 0 ] && [ $((0${mode#*:} & 01000)) = 0 ]; then
+      why="$why $want: others can write in $1;"
+      return 1
+    fi
+    last=$1
+    shift
+  done
+  [ "$last" = "$at" ] || mode=
 }
 
 # Makes $1 (absolute) a directory that only we can change and write in, creating what is missing, and
@@ -100,6 +99,7 @@ private_dir() {
   done
   resolve "$have" || return 1
   dir=$at
+  m=directory:$mode
   # The missing part, one directory at a time; mkdir never follows a symlink someone put there first.
   while [ -n "$rest" ]; do
     rest=${rest#/}
@@ -112,13 +112,14 @@ private_dir() {
     esac
     dir=${dir%/}/$part
     mkdir -m 700 -- "$dir" 2>/dev/null
-    if [ "$(stat -c '%F:%u' -- "$dir" 2>/dev/null)" != "directory:$uid" ]; then
+    m=$(stat -c '%F:%u:%a' -- "$dir" 2>/dev/null)
+    case $m in "directory:$uid:"*) ;; *)
       why="$why $want: $dir is not a directory of ours;"
       return 1
-    fi
+      ;;
+    esac
   done
   # Ours alone: a directory of ours nobody else could write in, closed to everyone else.
-  m=$(stat -c '%F:%u:%a' -- "$dir" 2>/dev/null)
   case $m in
   "directory:$uid:700") ;;
   "directory:$uid:"*)
