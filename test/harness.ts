@@ -113,14 +113,24 @@ export async function runGmon(args: string[]): Promise<{ code: number; stdout: s
  * by a gmon of this test run, or by anything else counts.
  */
 export function leftovers(): string[] {
+  // The kernel frees a program a moment after its last holder exits: one held by nobody may be a gmon's
+  // (another checkout's too) that has just ended. Such a one is looked at again, for up to a second.
+  for (let tries = 1;; tries++) {
+    const left = leftoversNow();
+    if (tries === 10 || left.every((l) => l.holders > 0)) return left.map((l) => l.line);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+function leftoversNow(): { line: string; holders: number }[] {
   const progs = new Deno.Command("bpftool", { args: ["prog", "show"] }).outputSync();
   const text = new TextDecoder().decode(progs.stdout);
   const ours = text.split("\n").filter((l) => /name gmon_(create|exit)\b/.test(l));
   if (ours.length === 0) return [];
   const holders = progHolders();
-  return ours.filter((l) => {
-    const pids = holders.get(l.split(":")[0].trim()) ?? [];
-    return pids.length === 0 || pids.some((pid) => !othersGmon(pid));
+  return ours.flatMap((line) => {
+    const pids = holders.get(line.split(":")[0].trim()) ?? [];
+    return pids.length === 0 || pids.some((pid) => !othersGmon(pid)) ? [{ line, holders: pids.length }] : [];
   });
 }
 
@@ -142,22 +152,27 @@ function progHolders(): Map<string, number[]> {
 }
 
 /**
- * A gmon this test run did not start. From a launcher or a self-extracted file, a deno runs a main.ts:
- * ours is the checkout's, or, with GMON_BIN, one unpacked under this run's HOME. A file `deno compile`
- * built runs as itself: ours is GMON_BIN.
+ * A gmon (or a tool loading gmon's programs, like a benchmark) of another checkout: another worktree's
+ * tests and benchmarks may run beside these. Ours run this checkout's Deno or name its files, or, in
+ * the single file's pass, run from GMON_BIN or from its copy unpacked under this run's HOME; any other
+ * Deno or gmon is another's. Anything else holding gmon's programs counts as ours.
  */
 function othersGmon(pid: number): boolean {
   try {
-    const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
-    const main = args.find((a) => a.endsWith("/main.ts"));
-    if (main !== undefined) {
-      const home = Deno.env.get("HOME");
-      const unpacked = gmonBin !== `${root}/scripts/gmon` && home !== undefined &&
-        main.startsWith(`${home}/`);
-      return main !== `${root}/main.ts` && !unpacked;
-    }
+    const cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
     const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
-    return exe.endsWith("/gmon") && exe !== Deno.realPathSync(gmonBin);
+    const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").slice(1);
+    const paths = [
+      exe,
+      ...args.filter((a) => a !== "" && !a.startsWith("-")).map((a) => a.startsWith("/") ? a : `${cwd}/${a}`),
+    ];
+    const home = Deno.env.get("HOME");
+    const single = Deno.env.get("GMON_BIN") !== undefined;
+    const ours = (p: string) =>
+      p.startsWith(`${root}/`) ||
+      (single && (p === Deno.realPathSync(gmonBin) || (home !== undefined && p.startsWith(`${home}/`))));
+    if (paths.some(ours)) return false;
+    return exe.endsWith("/deno") || exe.endsWith("/gmon");
   } catch {
     return false;
   }
