@@ -8,6 +8,9 @@ import { buildSelfExtracting, type Built } from "../scripts/onefile/build.ts";
 
 const dec = new TextDecoder();
 const OTHER_UID = 1000;
+/** Everything these tests make lives here, gone when the module is. */
+const scratch = Deno.makeTempDirSync({ prefix: "gmon-onefile-test-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(scratch, { recursive: true }));
 
 /** Stands in for Deno: prints how it was started, then does what FAKE_DO says. */
 const FAKE_DENO = `#!/bin/sh
@@ -28,7 +31,7 @@ const PERMISSIONS = ["--allow-read", "--allow-env=A,B"];
 
 /** Builds the small self-extracting file once per run. */
 const built: Promise<{ file: string; info: Built }> = (async () => {
-  const work = Deno.makeTempDirSync({ prefix: "gmon-onefile-test-" });
+  const work = Deno.makeTempDirSync({ dir: scratch });
   const src = `${work}/src`;
   Deno.mkdirSync(src);
   Deno.writeTextFileSync(`${src}/deno`, FAKE_DENO, { mode: 0o755 });
@@ -110,7 +113,7 @@ function said(stdout: string) {
 
 /** A fresh empty directory (0700, root's). */
 function tempDir(mode = 0o700): string {
-  const d = Deno.makeTempDirSync({ prefix: "gmon-onefile-" });
+  const d = Deno.makeTempDirSync({ dir: scratch });
   Deno.chmodSync(d, mode);
   return d;
 }
