@@ -120,6 +120,7 @@ Deno.test({
   assertEquals(r.code, 1);
   assertEquals(stderr, "compile: DENORT_BIN=/nonexistent/denort does not exist\n");
   assertEquals([...Deno.readDirSync(out.slice(0, -"/gmon".length))], []);
+  Deno.removeSync(out.slice(0, -"/gmon".length));
 });
 
 Deno.test({
