@@ -10,12 +10,19 @@ import { LineWriter } from "./src/log/writer.ts";
 import { openOutput, type Sink } from "./src/log/output.ts";
 import { dump } from "./src/dump.ts";
 import { trace } from "./src/run.ts";
+import { versionLine } from "./src/version.ts";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   if (parsed.kind === "exit") {
     Deno.stderr.writeSync(new TextEncoder().encode(parsed.stderr));
     return parsed.status;
+  }
+  if (parsed.kind === "version") {
+    const out = new LineWriter(Deno.stdout);
+    out.write(versionLine() + "\n");
+    out.flush();
+    return 0;
   }
   const opts = parsed.options;
   let sink: Sink | null = null;

@@ -42,13 +42,14 @@ export interface Options {
 /** Result of {@link parseArgs}: options, or what a Go program would print before exiting. */
 export type ParseOutcome =
   | { kind: "ok"; options: Options }
+  | { kind: "version" }
   | { kind: "exit"; status: 0 | 2; stderr: string };
 
 /** Definition of one flag; parsing and the usage text both derive from {@link FLAGS}. */
 export interface FlagDef {
   /** Name without dashes. */
   readonly name: string;
-  readonly type: "string" | "int" | "duration";
+  readonly type: "string" | "int" | "duration" | "bool";
   /** Usage text; a `back-quoted` word names the argument, as in Go. */
   readonly usage: string;
   /** Default, in the form Go's `flag.Value.String()` returns it. */
@@ -114,6 +115,12 @@ export const FLAGS: readonly FlagDef[] = [
     usage: "log a leak report (top creation sites by live goroutines) this often, e.g. 30s (default: off)",
     default: "0s",
   },
+  {
+    name: "version",
+    type: "bool",
+    usage: "print gmon's version and commit, the Deno, V8, libbpf and kernel it runs on, and exit",
+    default: "false",
+  },
 ];
 
 const FLAG_BY_NAME: ReadonlyMap<string, FlagDef> = new Map(FLAGS.map((f) => [f.name, f]));
@@ -128,7 +135,8 @@ function unquoteUsage(f: FlagDef): [name: string, usage: string] {
       return [name, f.usage.slice(0, i) + name + f.usage.slice(j + 1)];
     }
   }
-  return [f.type, f.usage];
+  // Go names no argument for a boolean flag.
+  return [f.type === "bool" ? "" : f.type, f.usage];
 }
 
 /** The usage message, as Go's default `Usage` of a FlagSet named "gmon" prints it. */
@@ -142,7 +150,7 @@ export function usage(): string {
     // Go keeps one-letter boolean flags on one line; four bytes is "  -x".
     line += line.length <= 4 ? "\t" : "\n    \t";
     line += text.replaceAll("\n", "\n    \t");
-    const zero = f.type === "string" ? "" : f.type === "duration" ? "0s" : "0";
+    const zero = { string: "", int: "0", duration: "0s", bool: "false" }[f.type];
     if (f.default !== zero) {
       line += f.type === "string" ? ` (default ${quote(f.default)})` : ` (default ${f.default})`;
     }
@@ -317,6 +325,13 @@ export function parseGoDuration(s: string): bigint | null {
   return d;
 }
 
+/** Go's `strconv.ParseBool`: null where Go returns an error. */
+function parseGoBool(s: string): boolean | null {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(s)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(s)) return false;
+  return null;
+}
+
 /** Flag values after Go-style parsing, before gmon's own validation. */
 export interface RawFlags {
   /** Every flag's value in the form Go's `flag.Value.String()` returns it. */
@@ -363,6 +378,15 @@ export function parseFlags(argv: readonly string[]): FlagsOutcome {
     if (flag === undefined) {
       if (name === "help" || name === "h") return { kind: "exit", status: 0, stderr: usage() };
       return fail(`flag provided but not defined: -${name}`);
+    }
+    if (flag.type === "bool") {
+      // A boolean flag takes no separate argument: `-version`, or `-version=false`.
+      const b = value === undefined ? true : parseGoBool(value);
+      if (b === null) return fail(`invalid boolean value ${quote(value!)} for -${name}: parse error`);
+      values[name] = String(b);
+      set.delete(name);
+      set.add(name);
+      continue;
     }
     if (value === undefined) {
       if (i >= argv.length) return fail(`flag needs an argument: -${name}`);
@@ -437,6 +461,8 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   const parsed = parseFlags(argv);
   if (parsed.kind === "exit") return parsed;
   const { values, set, args } = parsed.flags;
+  // As a Go program checks its -version flag: right after parsing, before anything else is validated.
+  if (values["version"] === "true") return { kind: "version" };
   const result = OptionsSchema.safeParse({
     path: values["path"],
     // An explicit -pid 0 is rejected rather than silently meaning "every process".

@@ -2,13 +2,17 @@ import assert from "node:assert/strict";
 import { FLAGS, type Options, parseArgs, parseFlags, parseGoInt, usage } from "../src/cli.ts";
 import { buildGoRef, removeGoRef, runGoRef } from "./goref.ts";
 
+/** gmon's verdict for a command line with -version set: print the version line and exit. */
+const VERSION = { kind: "version" } as const;
+
 /**
  * One command line. The flag-level outcome always comes from the Go reference program; `want` is gmon's
- * own semantic verdict for command lines Go's flag package accepts: the options, or the error message.
+ * own semantic verdict for command lines Go's flag package accepts: the options, {@link VERSION}, or the
+ * error message.
  */
 interface Case {
   argv: string[];
-  want?: Options | string;
+  want?: Options | typeof VERSION | string;
 }
 
 const base: Options = {
@@ -148,6 +152,23 @@ const CASES: Case[] = [
   { argv: ["-level", "bad", "x"], want: 'invalid -level "bad": must be DEBUG, INFO, WARN or ERROR' },
   { argv: [...P, "-format", "json", "-o", "/tmp/x"], want: ok({ format: "json", output: "/tmp/x" }) },
   { argv: [...P, "-format", "yaml"], want: 'invalid -format "yaml": must be text or json' },
+  // -version: a boolean flag, acted on before gmon's own checks (no -path needed).
+  { argv: ["-version"], want: VERSION },
+  { argv: ["--version"], want: VERSION },
+  { argv: ["-version=true"], want: VERSION },
+  { argv: ["-version=1"], want: VERSION },
+  { argv: ["-version=T"], want: VERSION },
+  { argv: ["-version", "-pid", "0"], want: VERSION },
+  { argv: ["-version", "false"], want: VERSION },
+  { argv: [...P, "-version=false"], want: base },
+  { argv: [...P, "-version=0", "-version=F"], want: base },
+  { argv: ["-version=False"], want: "-path is required" },
+  { argv: ["-version=true", "-version=false", ...P], want: base },
+  { argv: [...P, "--", "-version"], want: ok({ args: ["-version"] }) },
+  { argv: ["-version=yes"] },
+  { argv: ["-version="] },
+  { argv: ["-version=TRUE ", "-path", "x"] },
+  { argv: ["-version", "-bogus"] },
   // Flag-level errors and help: entirely Go's business.
   { argv: ["-path"] },
   { argv: [...P, "-pid"] },
@@ -269,6 +290,8 @@ Deno.test("parseFlags and parseArgs match Go's flag package", async (t) => {
         assert.notEqual(c.want, undefined, "Go accepted a command line the table expects it to reject");
         if (typeof c.want === "string") {
           assert.deepEqual(full, { kind: "exit", status: 2, stderr: c.want + "\n" + usage() });
+        } else if (c.want === VERSION) {
+          assert.deepEqual(full, VERSION);
         } else {
           assert.deepEqual(full, { kind: "ok", options: c.want });
         }
@@ -303,6 +326,8 @@ Deno.test("usage text", () => {
     \tserve the inspection endpoint on -pprof-addr's PORT, 1-65535 (default: off)
   -report-interval duration
     \tlog a leak report (top creation sites by live goroutines) this often, e.g. 30s (default: off)
+  -version
+    \tprint gmon's version and commit, the Deno, V8, libbpf and kernel it runs on, and exit
 `,
   );
 });

@@ -7,9 +7,9 @@ import {
   attrs,
   buildFixture,
   Gmon,
+  gmonBin,
   leftovers,
   parseSpawned,
-  root,
   runGmon,
   runSpawner,
   type Spawned,
@@ -248,11 +248,16 @@ Deno.test("e2e: without root, one line says how to run it; nothing attached", as
   Deno.chmodSync(dir, 0o755);
   const bin = `${dir}/spawner`;
   Deno.copyFileSync(buildFixture("spawner"), bin);
+  // The single file unpacks for this user where it may: a shared temp dir of this test's own.
+  const tmp = Deno.makeTempDirSync();
+  Deno.chmodSync(tmp, 0o1777);
   const r = await new Deno.Command("setpriv", {
-    args: ["--reuid=65534", "--regid=65534", "--clear-groups", `${root}/scripts/gmon`, "-path", bin],
+    args: ["--reuid=65534", "--regid=65534", "--clear-groups", gmonBin, "-path", bin],
     stdin: "null",
     cwd: "/",
+    env: { TMPDIR: tmp },
   }).output();
+  Deno.removeSync(tmp, { recursive: true });
   const stderr = new TextDecoder().decode(r.stderr);
   assertEquals(r.code, 1, stderr);
   assertEquals(

@@ -3,7 +3,7 @@
  * every kind of bad input answered in one line with nothing left attached.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { attrs, buildFixture, Gmon, leftovers, root, runGmon, runSpawner } from "./harness.ts";
+import { attrs, buildFixture, Gmon, gmonBin, leftovers, runGmon, runSpawner } from "./harness.ts";
 
 Deno.test("everyday: without -pid, each new run of the executable is picked up and its end noted", async () => {
   const bin = buildFixture("spawner");
@@ -31,7 +31,7 @@ Deno.test("everyday: without -pid, each new run of the executable is picked up a
 Deno.test("everyday: a reader that goes away (gmon | head) ends gmon quietly, nothing attached", async () => {
   const bin = buildFixture("spawner");
   const shell = new Deno.Command("bash", {
-    args: ["-c", `"${root}/scripts/gmon" -path "$0" | head -n 2`, bin],
+    args: ["-c", `"$1" -path "$0" | head -n 2`, bin, gmonBin],
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -1,12 +1,19 @@
 /**
  * What the end-to-end tests share: Go fixtures built in the test run, gmon started through the
- * checkout's launcher with its output collected line by line, and a look at the kernel for leftovers.
+ * checkout's launcher (or the single file GMON_BIN names) with its output collected line by line, and a
+ * look at the kernel for leftovers.
  *
  * @module
  */
 import { assert } from "./assert.ts";
 
 export const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/**
+ * The gmon under test: the checkout's launcher, or the file GMON_BIN names: scripts/test's second pass
+ * sets it to a copy of dist/gmon, alone in a directory, run with an empty HOME.
+ */
+export const gmonBin = Deno.env.get("GMON_BIN") ?? `${root}/scripts/gmon`;
 const built = new Map<string, string>();
 let buildDir: string | undefined;
 
@@ -36,9 +43,8 @@ export class Gmon {
 
   /** `before`: shell commands run first, in the process that then becomes gmon (e.g. `ulimit -n 128`). */
   constructor(args: string[], before: string[] = []) {
-    const launcher = `${root}/scripts/gmon`;
-    this.child = new Deno.Command(before.length === 0 ? launcher : "sh", {
-      args: before.length === 0 ? args : ["-c", `${before.join("; ")}; exec "$0" "$@"`, launcher, ...args],
+    this.child = new Deno.Command(before.length === 0 ? gmonBin : "sh", {
+      args: before.length === 0 ? args : ["-c", `${before.join("; ")}; exec "$0" "$@"`, gmonBin, ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -97,7 +103,7 @@ async function readLines(stream: ReadableStream<Uint8Array>, each: (line: string
 
 /** Runs gmon to completion with `args`; returns its status, stdout and stderr. */
 export async function runGmon(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await new Deno.Command(`${root}/scripts/gmon`, { args, stdin: "null" }).output();
+  const r = await new Deno.Command(gmonBin, { args, stdin: "null" }).output();
   const dec = new TextDecoder();
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
 }
@@ -105,27 +111,27 @@ export async function runGmon(args: string[]): Promise<{ code: number; stdout: s
 /**
  * gmon's BPF programs still in the kernel (bpftool's view, one line each), leaving out those held by a
  * gmon of another checkout (another worktree's tests may run beside these): a program held by nobody,
- * by a process of this checkout, or by anything else counts.
+ * by a gmon of this test run, or by anything else counts.
  */
 export function leftovers(): string[] {
-  // A gmon that is exiting (this test's, or another's beside it) releases its programs a moment later.
-  for (let i = 0; i < 30; i++) {
-    const now = leftoversNow();
-    if (now.length === 0) return now;
-    new Deno.Command("sleep", { args: ["0.1"] }).outputSync();
+  // The kernel frees a program a moment after its last holder exits, and a gmon that was just told to
+  // stop (this test's, or another checkout's) takes a moment to: look again, for up to three seconds.
+  for (let tries = 1;; tries++) {
+    const left = leftoversNow();
+    if (tries === 30 || left.length === 0) return left.map((l) => l.line);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
   }
-  return leftoversNow();
 }
 
-function leftoversNow(): string[] {
+function leftoversNow(): { line: string; holders: number }[] {
   const progs = new Deno.Command("bpftool", { args: ["prog", "show"] }).outputSync();
   const text = new TextDecoder().decode(progs.stdout);
   const ours = text.split("\n").filter((l) => /name gmon_(create|exit)\b/.test(l));
   if (ours.length === 0) return [];
   const holders = progHolders();
-  return ours.filter((l) => {
-    const pids = holders.get(l.split(":")[0].trim()) ?? [];
-    return pids.length === 0 || pids.some((pid) => !otherCheckoutsGmon(pid));
+  return ours.flatMap((line) => {
+    const pids = holders.get(line.split(":")[0].trim()) ?? [];
+    return pids.length === 0 || pids.some((pid) => !othersGmon(pid)) ? [{ line, holders: pids.length }] : [];
   });
 }
 
@@ -146,12 +152,28 @@ function progHolders(): Map<string, number[]> {
   return out;
 }
 
-/** A gmon started from another checkout's launcher (its deno runs that checkout's main.ts). */
-function otherCheckoutsGmon(pid: number): boolean {
+/**
+ * A gmon (or a tool loading gmon's programs, like a benchmark) of another checkout: another worktree's
+ * tests and benchmarks may run beside these. Ours run this checkout's Deno or name its files, or, in
+ * the single file's pass, run from GMON_BIN or from its copy unpacked under this run's HOME; any other
+ * Deno or gmon is another's. Anything else holding gmon's programs counts as ours.
+ */
+function othersGmon(pid: number): boolean {
   try {
-    const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
-    const main = args.find((a) => a.endsWith("/main.ts"));
-    return main !== undefined && main !== `${root}/main.ts`;
+    const cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
+    const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
+    const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").slice(1);
+    const paths = [
+      exe,
+      ...args.filter((a) => a !== "" && !a.startsWith("-")).map((a) => a.startsWith("/") ? a : `${cwd}/${a}`),
+    ];
+    const home = Deno.env.get("HOME");
+    const single = Deno.env.get("GMON_BIN") !== undefined;
+    const ours = (p: string) =>
+      p.startsWith(`${root}/`) ||
+      (single && (p === Deno.realPathSync(gmonBin) || (home !== undefined && p.startsWith(`${home}/`))));
+    if (paths.some(ours)) return false;
+    return exe.endsWith("/deno") || exe.endsWith("/gmon");
   } catch {
     return false;
   }

@@ -65,10 +65,15 @@ type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 let libbpf: Libbpf | undefined;
 let libc: Libc | undefined;
 
+/** The libbpf gmon loads: GMON_LIBBPF names another one. */
+function libbpfName(): string {
+  return Deno.env.get("GMON_LIBBPF") ?? "libbpf.so.1";
+}
+
 /** libbpf.so.1's functions; throws a one-line error naming the library when it can't be opened. */
 export function bpf(): Libbpf {
   if (!libbpf) {
-    const name = Deno.env.get("GMON_LIBBPF") ?? "libbpf.so.1";
+    const name = libbpfName();
     try {
       libbpf = Deno.dlopen(name, LIBBPF_SYMBOLS).symbols;
     } catch (e) {
@@ -76,6 +81,29 @@ export function bpf(): Libbpf {
     }
   }
   return libbpf;
+}
+
+/**
+ * The version ("1.1") of the libbpf gmon would load, or null when it can't be loaded. Opened on its
+ * own, asking for nothing else, so that `-version` answers on any host, also where gmon can't run.
+ */
+export function libbpfVersion(): string | null {
+  try {
+    const lib = Deno.dlopen(
+      libbpfName(),
+      {
+        libbpf_major_version: { parameters: [], result: "u32" },
+        libbpf_minor_version: { parameters: [], result: "u32" },
+      } as const,
+    );
+    try {
+      return `${lib.symbols.libbpf_major_version()}.${lib.symbols.libbpf_minor_version()}`;
+    } finally {
+      lib.close();
+    }
+  } catch {
+    return null;
+  }
 }
 
 /** The libc functions gmon needs. */
