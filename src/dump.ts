@@ -77,7 +77,14 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
   const watches = pids.map(() => new LeakWatch());
   const snaps = await watchLeaks(readAll, watches, opts.leakAfterNs);
   snaps.forEach((s, i) => {
-    const { leaked: verdicts } = judge(watches[i], s, info.segments, biases.of(s.pid) ?? 0, opts.leakAfterNs);
+    const { leaked: verdicts } = judge(
+      watches[i],
+      s,
+      reader,
+      info.segments,
+      biases.of(s.pid) ?? 0,
+      opts.leakAfterNs,
+    );
     const now = monotonicNs();
     const leaked = s.goroutines.filter((g) => verdicts.has(g.goid));
     out.write(heading(s) + leaked.map((g) => formatGoroutine(g, style, now, " (leaked)")).join("\n"));

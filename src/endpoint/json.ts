@@ -111,6 +111,13 @@ async function goroutineRows(
   const now = view.nowNs();
   const mono = monotonicNs();
   const byKey = index(readings);
+  // The channels this page's goroutines wait on, read now for them alone.
+  for (const { snapshot } of readings) {
+    const mine = order.filter((k) => k.pid === snapshot.pid).flatMap((k) =>
+      byKey.get(k.pid)?.get(k.goid)?.g ?? []
+    );
+    view.snapshots?.channels(snapshot.pid, mine);
+  }
   function* rows(): Generator<GoroutineJson> {
     for (const k of order) {
       const hit = byKey.get(k.pid)?.get(k.goid);

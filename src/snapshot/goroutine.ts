@@ -78,6 +78,11 @@ export interface Goroutine {
   pcs: number[];
   /** The runtime's own goroutine (Go's isSystemGoroutine): left out of dumps, as Go does. */
   system: boolean;
-  /** Addresses of the channels it is parked on (g.waiting's sudogs), for chan and select waits. */
+  /** g.waiting: its first sudog when parked on channels (chan and select waits), else 0. */
+  sudog: number;
+  /**
+   * Addresses of the channels it is parked on, once {@link SnapshotReader.channels} has read them
+   * from its sudogs (empty until then, and for other waits).
+   */
   waitingOn: number[];
 }

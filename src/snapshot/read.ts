@@ -141,7 +141,6 @@ export class SnapshotReader {
       reads.push(...chunk.reads);
       unsettled += chunk.unsettled;
     }
-    this.#followSudogs(mem, reads);
     const endNs = monotonicNs();
     const goroutines = this.#symbolizeAll(reads);
     return { pid, startNs, endNs, goroutines, unsettled, calls: mem.calls, bytes: mem.bytesRead };
@@ -372,9 +371,10 @@ export class SnapshotReader {
       frames: null,
       pcs: NO_PCS,
       system: false,
+      sudog: waiting ? h.waiting : 0,
       waitingOn: NO_CHANNELS,
     };
-    if (walked === null) return { g, physical: null, shared: null, waiting: waiting ? h.waiting : 0 };
+    if (walked === null) return { g, physical: null, shared: null };
     // Without arguments, goroutines stopped at the same pcs share one stack: read once, kept once.
     const shared = walked.args === null ? this.#intern(walked.frames) : null;
     g.pcs = shared?.pcs ?? walked.frames.map((f) => f.symPc);
@@ -384,7 +384,7 @@ export class SnapshotReader {
       offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
       args: walked.args?.[i] ?? "",
     }));
-    return { g, physical, shared, waiting: waiting ? h.waiting : 0 };
+    return { g, physical, shared };
   }
 
   /** The shared stack for these physical frames (by their pcs), made on first sight. */
@@ -419,13 +419,19 @@ export class SnapshotReader {
   }
 
   /**
-   * The channels each parked goroutine waits on: g.waiting's sudogs (one per select case), linked by
-   * waitlink, each naming its channel. Read list position by list position, every goroutine at once.
+   * Fills in the channels each of `goroutines` (of process `pid`) waits on: g.waiting's sudogs (one per
+   * select case), linked by waitlink, each naming its channel, read list position by list position,
+   * every goroutine at once. Done on demand (leak candidates, a page of /goroutines): most readings
+   * never need it.
    */
-  #followSudogs(mem: ProcessMemory, reads: ReadGoroutine[]): void {
+  channels(pid: number, goroutines: readonly Goroutine[]): void {
     const o = this.layout.sudog;
     const size = Math.max(o.c, o.waitlink) + 8;
-    let at = reads.filter((r) => r.waiting !== 0).map((r) => ({ r, sudog: r.waiting }));
+    const mem = new ProcessMemory(pid);
+    let at = goroutines.filter((g) => g.sudog !== 0 && g.waitingOn === NO_CHANNELS).map((g) => ({
+      g,
+      sudog: g.sudog,
+    }));
     for (let depth = 0; depth < MAX_SUDOGS && at.length > 0; depth++) {
       const { bytes, at: where } = gather(mem, at.map((x) => x.sudog), size);
       const view = new DataView(bytes.buffer);
@@ -433,12 +439,12 @@ export class SnapshotReader {
       at.forEach((x, i) => {
         if (where[i] < 0) return;
         const c = wordAt(view, where[i] + o.c);
-        if (c !== 0 && !x.r.g.waitingOn.includes(c)) {
-          if (x.r.g.waitingOn === NO_CHANNELS) x.r.g.waitingOn = [];
-          x.r.g.waitingOn.push(c);
+        if (c !== 0 && !x.g.waitingOn.includes(c)) {
+          if (x.g.waitingOn === NO_CHANNELS) x.g.waitingOn = [];
+          x.g.waitingOn.push(c);
         }
         const link = wordAt(view, where[i] + o.waitlink);
-        if (link !== 0) next.push({ r: x.r, sudog: link });
+        if (link !== 0) next.push({ g: x.g, sudog: link });
       });
       at = next;
     }
@@ -541,8 +547,6 @@ const NO_CHANNELS: number[] = Object.freeze([]) as unknown as number[];
 interface ReadGoroutine {
   g: Goroutine;
   shared: SharedStack | null;
-  /** g.waiting (the first sudog) of a parked goroutine, else 0. */
-  waiting: number;
   physical: { symPc: number; func: string; offset: number; args: string }[] | null;
 }
 

@@ -68,6 +68,13 @@ export class LiveSnapshots {
     return this.#last;
   }
 
+  /** Reads the channels `goroutines` of the reading of process `pid` wait on (see SnapshotReader.channels). */
+  channels(pid: number, goroutines: readonly Goroutine[]): void {
+    try {
+      this.#src.reader.channels(pid, goroutines);
+    } catch { /* the process is gone: no channels to tell */ }
+  }
+
   /** Reads every `everyMs` in the background until {@link close}. */
   watch(everyMs: number): void {
     clearInterval(this.#timer);
@@ -103,7 +110,7 @@ export class LiveSnapshots {
       this.#watches.set(snapshot.pid, watch);
     }
     watch.observe(snapshot.goroutines, snapshot.startNs);
-    return judge(watch, snapshot, this.#src.segments, bias, this.#src.leakAfterNs);
+    return judge(watch, snapshot, this.#src.reader, this.#src.segments, bias, this.#src.leakAfterNs);
   }
 }
 
@@ -114,6 +121,7 @@ export class LiveSnapshots {
 export function judge(
   watch: LeakWatch,
   snapshot: Snapshot,
+  reader: SnapshotReader,
   segments: readonly Segment[],
   bias: number,
   leakAfterNs: number,
@@ -122,6 +130,7 @@ export function judge(
   const candidates = snapshot.goroutines.filter((g: Goroutine) =>
     watch.verdict(g, now, leakAfterNs) !== null
   );
+  reader.channels(snapshot.pid, candidates);
   const channels = new Set(candidates.flatMap((g) => g.waitingOn));
   const held = heldByGlobals(new ProcessMemory(snapshot.pid), segments, bias, channels);
   const leaked = new Map<number, LeakVerdict>();
