@@ -198,12 +198,15 @@ Deno.test("e2e: -level WARN logs no events but still traces and summarises", asy
   const bin = buildFixture("spawner");
   const gmon = new Gmon(["-path", bin, "-level", "WARN"]);
   try {
-    // The attached line is INFO: at WARN there is nothing to wait for but the probes themselves.
-    await new Promise((r) => setTimeout(r, 1500));
-    await runSpawner(bin, ["-rounds", "2"]);
+    // At WARN, the attached and detached lines still come (as WARN), and nothing between them.
+    assertEquals(attrs(await gmon.attached()).get("level"), "WARN");
+    const spawned = await runSpawner(bin, ["-rounds", "2"]);
     await new Promise((r) => setTimeout(r, 200));
     assertEquals(await gmon.stop(), 0);
-    assertEquals(gmon.lines, []);
+    assertEquals(gmon.lines.map((l) => attrs(l).get("msg")), ["attached", "detached"]);
+    const detached = attrs(gmon.lines[1]);
+    assertEquals(detached.get("level"), "WARN");
+    assert(Number(detached.get("created")) >= spawned.length, gmon.lines[1]);
   } finally {
     await gmon.stop("SIGKILL");
   }
@@ -268,7 +271,7 @@ Deno.test("e2e: without root, one line says how to run it; nothing attached", as
 });
 
 Deno.test("e2e: a usage error prints the problem and usage, status 2", async () => {
-  const r = await runGmon(["-pid", "12"]);
+  const r = await runGmon(["-level", "INFO"]);
   assertEquals(r.code, 2);
   assert(r.stderr.startsWith("-path is required\nUsage of gmon:\n"), r.stderr);
 });

@@ -115,7 +115,7 @@ Deno.test("hardening: SIGTERM during launch-mode start-up ends the program, neve
   // As soon as the program exists (stopped, before the probes), gmon is told to stop.
   let program = 0;
   for (let i = 0; i < 1000 && program === 0; i++) {
-    program = childOf(gmon.pid);
+    program = launchedBy(gmon.pid);
     if (program === 0) await new Promise((r) => setTimeout(r, 5));
   }
   assert(program > 0, "the program was started");
@@ -180,14 +180,15 @@ Deno.test("hardening: gmon | head -1 ends when head does, even with the target i
   assertEquals(leftovers(), []);
 });
 
-/** A child process of `pid`, or 0. */
-function childOf(pid: number): number {
+/** The program gmon (process `pid`) launched: its child running gmon's launch shell, or 0. */
+function launchedBy(pid: number): number {
   for (const e of Deno.readDirSync("/proc")) {
     const p = Number(e.name);
     if (!Number.isInteger(p)) continue;
     try {
       const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) return p;
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === pid && Deno.readTextFileSync(`/proc/${p}/cmdline`).includes("gmon-launch")) return p;
     } catch { /* gone */ }
   }
   return 0;
@@ -206,9 +207,15 @@ Deno.test("hardening: idle connections by the thousand never end gmon; the endpo
   }).spawn();
   try {
     const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const held = Number(/held (\d+)/.exec((await reader.read()).value ?? "")?.[1]);
+    let first = "";
+    while (!first.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) break;
+      first += r.value;
+    }
+    const held = Number(/held (\d+)/.exec(first)?.[1]);
     reader.releaseLock();
-    assert(held >= 1000, `held ${held} connections`);
+    assert(held >= 1000, `held ${held} connections: ${JSON.stringify(first)}`);
     // Idle connections are closed after a while; the endpoint serves again, gmon never died.
     await until("/metrics answering", async () => {
       const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
@@ -232,7 +239,8 @@ Deno.test("hardening: idle connections by the thousand never end gmon; the endpo
 /** Python: open N idle connections to 127.0.0.1:PORT, say how many, hold them until stdin closes. */
 const HOLD_IDLE = `
 import socket, sys, resource
-resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 8192, hard))
 port, n = int(sys.argv[1]), int(sys.argv[2])
 held = []
 for _ in range(n):
