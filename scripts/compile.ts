@@ -55,15 +55,15 @@ async function denort(): Promise<{ from: string } | { none: string }> {
   }
 }
 
-for (
-  const asset of [
-    "build/gmon.bpf.o",
-    "build/gmon.wasm",
-    "build/uPlot.iife.min.js",
-    "build/uPlot.min.css",
-    "node_modules",
-  ]
-) {
+/** What gmon imports from build/ (src/assets.ts, src/target/wasm.ts, src/endpoint/page.ts). */
+const BUILD_ASSETS = [
+  "build/gmon.bpf.o",
+  "build/gmon.wasm",
+  "build/uPlot.iife.min.js",
+  "build/uPlot.min.css",
+];
+
+for (const asset of [...BUILD_ASSETS, "node_modules"]) {
   try {
     Deno.statSync(`${root}${asset}`);
   } catch {
@@ -112,8 +112,7 @@ if ("from" in route) {
             "deno.lock",
             "src",
             "node_modules",
-            "build/gmon.bpf.o",
-            "build/gmon.wasm",
+            ...BUILD_ASSETS,
             "build/version.json",
           ],
         },
