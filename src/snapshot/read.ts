@@ -16,15 +16,21 @@ import { formatArgs } from "./args.ts";
 import { type CreatedBy, type Frame, type Goroutine, Status, STATUS_SCAN } from "./goroutine.ts";
 import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
 import { gather, ProcessMemory, type ReadRequest } from "./memory.ts";
-import { type PhysicalFrame, type StackCopy, walk, type WalkStart } from "./unwind.ts";
+import { type PhysicalFrame, type StackCopy, Walk, type WalkStart } from "./unwind.ts";
 
 /**
  * Goroutines read per round: bounds gmon's memory whatever the process holds, and how long a reading
  * holds up gmon's other work (the ring's drain runs between rounds).
  */
 const CHUNK = 1024;
-/** Bytes of stack read at first (most parked stacks are shallower); a deeper one is read again, longer. */
-const FIRST_STACK_BYTES = 512;
+/** How long a reading works before it lets gmon's other work run. */
+const YIELD_EVERY_MS = 5;
+/**
+ * Bytes of stack read at first, from the saved sp up to at most the stack's top: the kernel's cost is
+ * per page touched, and the used part of a parked stack (sp to the top) is mostly a page or two. A
+ * deeper one is read again, longer.
+ */
+const FIRST_STACK_BYTES = 8192;
 /** Stacks larger than this are not read (Go's own limit is 1 GB; no real stack comes near). */
 const MAX_STACK_BYTES = 256 << 20;
 /** Rounds of re-reading goroutines that moved while being read. */
@@ -95,6 +101,7 @@ export class SnapshotReader {
   readonly #image: TargetImage;
   readonly #allgs: { allglen: number; allgptr: number };
   readonly #facts = new Map<number, FrameFacts | null>();
+  readonly #walk = new Walk();
   readonly #creators = new Map<number, CreatedBy | null>();
   /** Stacks seen without arguments, by hash of their pcs: shared by the goroutines stopped there. */
   readonly #stacks = new Map<number, SharedStack[]>();
@@ -135,8 +142,13 @@ export class SnapshotReader {
     const gps = this.#allgPointers(mem, bias);
     const reads: ReadGoroutine[] = [];
     let unsettled = 0;
+    let lastYield = performance.now();
     for (let i = 0; i < gps.length; i += CHUNK) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 0));
+      // Let gmon's timers (the ring's drain) run every few milliseconds of this work.
+      if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        lastYield = performance.now();
+      }
       const chunk = this.#readChunk(mem, gps.slice(i, i + CHUNK), bias, reasons);
       reads.push(...chunk.reads);
       unsettled += chunk.unsettled;
@@ -305,26 +317,36 @@ export class SnapshotReader {
       });
       const buf = new Uint8Array(total);
       const ok = mem.readMany(reqs, buf);
+      const view = new DataView(buf.buffer);
       const longer: typeof want = [];
+      const w = this.#walk;
       want.forEach((x, j) => {
         if (!ok[j]) {
           out[x.i] = { why: "stack not readable" };
           return;
         }
-        const part = buf.subarray(reqs[j].at, reqs[j].at + reqs[j].len);
-        const bytes = x.have.length === 0 ? part : concat(x.have, part);
-        const stack: StackCopy = {
-          base: x.h.start.sp,
-          bytes: new DataView(bytes.buffer, bytes.byteOffset, bytes.length),
-          hi: x.h.stackHi,
-        };
-        const frames = walk(stack, x.h.start, bias, this.#factsAt);
-        if (Array.isArray(frames)) {
-          out[x.i] = { frames, args: this.#withArgs ? frames.map((f) => this.#args(f, stack)) : null };
-        } else if (frames.kind === "torn") out[x.i] = { why: frames.why };
+        // The first read's bytes are in this round's buffer as they are; a longer stack's are put
+        // together once.
+        let stack: StackCopy;
+        if (x.have.length === 0) {
+          stack = { base: x.h.start.sp, view, off: reqs[j].at, len: reqs[j].len, hi: x.h.stackHi };
+        } else {
+          const bytes = concat(x.have, buf.subarray(reqs[j].at, reqs[j].at + reqs[j].len));
+          stack = {
+            base: x.h.start.sp,
+            view: new DataView(bytes.buffer),
+            off: 0,
+            len: bytes.length,
+            hi: x.h.stackHi,
+          };
+        }
+        const problem = w.run(stack, x.h.start, bias, this.#factsAt);
+        if (problem === null) out[x.i] = this.#walked(w, stack);
+        else if (problem.kind === "torn") out[x.i] = { why: problem.why };
         else {
-          const len = Math.min(frames.need + FIRST_STACK_BYTES, x.h.stackHi - x.h.start.sp);
-          longer.push({ ...x, have: bytes, len });
+          const len = Math.min(problem.need + FIRST_STACK_BYTES, x.h.stackHi - x.h.start.sp);
+          const have = new Uint8Array(stack.view.buffer, stack.off, stack.len).slice();
+          longer.push({ ...x, have, len });
         }
       });
       want = longer;
@@ -332,12 +354,22 @@ export class SnapshotReader {
     return out;
   }
 
+  /**
+   * What a finished walk keeps: without arguments, the stack shared by every goroutine stopped at the
+   * same pcs (made once); with them, this goroutine's own frames and argument texts.
+   */
+  #walked(w: Walk, stack: StackCopy): Walked {
+    if (!this.#withArgs) return { shared: this.#intern(w), frames: null, args: null };
+    const frames = Array.from({ length: w.n }, (_, i) => w.frame(i));
+    return { shared: null, frames, args: frames.map((f) => this.#args(f, stack)) };
+  }
+
   #args(f: PhysicalFrame, stack: StackCopy): string {
     if (f.facts.args === null) return "";
     return formatArgs(f.facts, f.argp, (addr, len) => {
       const off = addr - stack.base;
-      if (off < 0 || off + len > stack.bytes.byteLength) return null;
-      return new Uint8Array(stack.bytes.buffer, stack.bytes.byteOffset + off, len);
+      if (off < 0 || off + len > stack.len) return null;
+      return new Uint8Array(stack.view.buffer, stack.view.byteOffset + stack.off + off, len);
     });
   }
 
@@ -375,29 +407,36 @@ export class SnapshotReader {
       waitingOn: NO_CHANNELS,
     };
     if (walked === null) return { g, physical: null, shared: null };
-    // Without arguments, goroutines stopped at the same pcs share one stack: read once, kept once.
-    const shared = walked.args === null ? this.#intern(walked.frames) : null;
-    g.pcs = shared?.pcs ?? walked.frames.map((f) => f.symPc);
-    const physical = shared?.physical ?? walked.frames.map((f, i) => ({
+    if (walked.shared !== null) {
+      g.pcs = walked.shared.pcs;
+      return { g, physical: walked.shared.physical, shared: walked.shared };
+    }
+    const frames = walked.frames!;
+    g.pcs = frames.map((f) => f.symPc);
+    const physical = frames.map((f, i) => ({
       symPc: f.symPc,
       func: f.facts.name,
       offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
       args: walked.args?.[i] ?? "",
     }));
-    return { g, physical, shared };
+    return { g, physical, shared: null };
   }
 
-  /** The shared stack for these physical frames (by their pcs), made on first sight. */
-  #intern(frames: PhysicalFrame[]): SharedStack {
-    let h = 0x811c9dc5 ^ frames.length;
-    for (const f of frames) {
-      h = Math.imul(h ^ (f.pc % 0x1_0000_0000), 0x01000193) ^ Math.floor(f.pc / 0x1_0000_0000);
+  /** The shared stack for the walk's frames (by their pcs), made on first sight. */
+  #intern(w: Walk): SharedStack {
+    let h = 0x811c9dc5 ^ w.n;
+    for (let i = 0; i < w.n; i++) {
+      h = Math.imul(h ^ (w.pc[i] % 0x1_0000_0000), 0x01000193) ^ Math.floor(w.pc[i] / 0x1_0000_0000);
     }
     let bucket = this.#stacks.get(h);
-    const hit = bucket?.find((s) =>
-      s.rawPcs.length === frames.length && s.rawPcs.every((pc, i) => pc === frames[i].pc)
-    );
-    if (hit !== undefined) return hit;
+    if (bucket !== undefined) {
+      outer: for (const s of bucket) {
+        if (s.rawPcs.length !== w.n) continue;
+        for (let i = 0; i < w.n; i++) if (s.rawPcs[i] !== w.pc[i]) continue outer;
+        return s;
+      }
+    }
+    const frames = Array.from({ length: w.n }, (_, i) => w.frame(i));
     if (this.#stacks.size >= MAX_SHARED_STACKS) this.#stacks.clear();
     if (bucket === undefined) {
       bucket = [];
@@ -522,9 +561,10 @@ export class SnapshotReader {
   }
 }
 
-/** A walked stack: physical frames and, when asked for, each one's argument text. */
+/** A walked stack: shared (without arguments), or its own frames with each one's argument text. */
 interface Walked {
-  frames: PhysicalFrame[];
+  shared: SharedStack | null;
+  frames: PhysicalFrame[] | null;
   args: string[] | null;
 }
 

@@ -22,10 +22,15 @@ const INJECTED: ReadonlySet<string> = new Set([
 /** More frames than any real stack has: a walk this long is going in circles. */
 const MAX_FRAMES = 100_000;
 
-/** A copy of a stack: `bytes` were read from address `base` up; the stack ends at `hi`. */
+/**
+ * A copy of a stack: `len` bytes at `off` in `view`, read from address `base` up; the stack ends at
+ * `hi`. Many stacks share one view (one buffer per reading round).
+ */
 export interface StackCopy {
   base: number;
-  bytes: DataView;
+  view: DataView;
+  off: number;
+  len: number;
   hi: number;
 }
 
@@ -53,61 +58,92 @@ export interface WalkStart {
   syscall: boolean;
 }
 
-/** Walks `stack` from `start`; pcs become file addresses by subtracting `bias`. */
-export function walk(
-  stack: StackCopy,
-  start: WalkStart,
-  bias: number,
-  factsAt: FactsAt,
-): PhysicalFrame[] | WalkProblem {
-  const out: PhysicalFrame[] = [];
-  let { pc, sp } = start;
-  if (pc === 0) {
-    // Go: a zero saved pc means the pc is on top of the stack.
-    const w = word(stack, sp);
-    if (typeof w !== "number") return w;
-    pc = w;
-    sp += 8;
+/**
+ * The frames of one walk, in arrays reused from walk to walk: walking a hundred thousand stacks makes
+ * no object per frame (the caller keeps what it needs, once per distinct stack).
+ */
+export class Walk {
+  /** Frames found by the last {@link Walk.run}. */
+  n = 0;
+  pc: Float64Array<ArrayBuffer> = new Float64Array(64);
+  symPc: Float64Array<ArrayBuffer> = new Float64Array(64);
+  argp: Float64Array<ArrayBuffer> = new Float64Array(64);
+  facts: FrameFacts[] = [];
+
+  /** The i-th frame as an object (for a stack kept, or one whose arguments are printed). */
+  frame(i: number): PhysicalFrame {
+    return { pc: this.pc[i], symPc: this.symPc[i], facts: this.facts[i], argp: this.argp[i] };
   }
-  let trap = false;
-  for (let n = 0; n < MAX_FRAMES; n++) {
-    const facts = factsAt(pc - bias);
-    if (facts === null) {
-      return n === 0 ? { kind: "torn", why: `unknown pc 0x${pc.toString(16)}` } : {
-        kind: "torn",
-        why: `return address 0x${pc.toString(16)} is in no function`,
-      };
+
+  /** Walks `stack` from `start`; pcs become file addresses by subtracting `bias`. Null when whole. */
+  run(stack: StackCopy, start: WalkStart, bias: number, factsAt: FactsAt): WalkProblem | null {
+    this.n = 0;
+    let { pc, sp } = start;
+    if (pc === 0) {
+      // Go: a zero saved pc means the pc is on top of the stack.
+      const w = word(stack, sp);
+      if (typeof w !== "number") return w;
+      pc = w;
+      sp += 8;
     }
-    const filePc = pc - bias;
-    const symPc = !trap && filePc > facts.entry ? filePc - 1 : filePc;
-    // Go's unwinder ends, without this frame, at a function that has no pcsp table.
-    if (facts.spdelta === null || facts.spdelta < 0) return out;
-    const fp = sp + facts.spdelta + 8;
-    out.push({ pc: filePc, symPc, facts, argp: fp });
-    let flag = facts.flag;
-    if (n === 0 && start.syscall) flag &= ~FLAG_SPWRITE;
-    if (flag & (FLAG_TOPFRAME | FLAG_SPWRITE)) return out;
-    if (fp > stack.hi) return { kind: "torn", why: "a frame reaches past the stack's top" };
-    const lr = word(stack, fp - 8);
-    if (typeof lr !== "number") return lr;
-    if (lr === 0) return out;
-    trap = INJECTED.has(facts.name);
-    pc = lr;
-    sp = fp;
+    let trap = false;
+    for (let n = 0; n < MAX_FRAMES; n++) {
+      const facts = factsAt(pc - bias);
+      if (facts === null) {
+        return n === 0 ? { kind: "torn", why: `unknown pc 0x${pc.toString(16)}` } : {
+          kind: "torn",
+          why: `return address 0x${pc.toString(16)} is in no function`,
+        };
+      }
+      const filePc = pc - bias;
+      // Go's unwinder ends, without this frame, at a function that has no pcsp table.
+      if (facts.spdelta === null || facts.spdelta < 0) return null;
+      const fp = sp + facts.spdelta + 8;
+      this.#push(filePc, !trap && filePc > facts.entry ? filePc - 1 : filePc, fp, facts);
+      let flag = facts.flag;
+      if (n === 0 && start.syscall) flag &= ~FLAG_SPWRITE;
+      if (flag & (FLAG_TOPFRAME | FLAG_SPWRITE)) return null;
+      if (fp > stack.hi) return { kind: "torn", why: "a frame reaches past the stack's top" };
+      const lr = word(stack, fp - 8);
+      if (typeof lr !== "number") return lr;
+      if (lr === 0) return null;
+      trap = INJECTED.has(facts.name);
+      pc = lr;
+      sp = fp;
+    }
+    return { kind: "torn", why: `more than ${MAX_FRAMES} frames` };
   }
-  return { kind: "torn", why: `more than ${MAX_FRAMES} frames` };
+
+  #push(pc: number, symPc: number, argp: number, facts: FrameFacts): void {
+    const i = this.n++;
+    if (i === this.pc.length) {
+      this.pc = grow(this.pc);
+      this.symPc = grow(this.symPc);
+      this.argp = grow(this.argp);
+    }
+    this.pc[i] = pc;
+    this.symPc[i] = symPc;
+    this.argp[i] = argp;
+    this.facts[i] = facts;
+  }
+}
+
+function grow(a: Float64Array): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 /** The 8-byte word at runtime address `addr` of the copy. */
 export function word(stack: StackCopy, addr: number): number | WalkProblem {
   const off = addr - stack.base;
   if (off < 0) return { kind: "torn", why: "a frame points below the saved stack pointer" };
-  if (off + 8 > stack.bytes.byteLength) {
+  if (off + 8 > stack.len) {
     return addr + 8 > stack.hi
       ? { kind: "torn", why: "a frame points past the stack's top" }
       : { kind: "short", need: addr + 8 - stack.base };
   }
-  const lo = stack.bytes.getUint32(off, true);
-  const hi = stack.bytes.getUint32(off + 4, true);
+  const lo = stack.view.getUint32(stack.off + off, true);
+  const hi = stack.view.getUint32(stack.off + off + 4, true);
   return hi * 0x1_0000_0000 + lo;
 }
