@@ -24,10 +24,18 @@ function oneLine(r: { code: number; stdout: string; stderr: string }, want: RegE
 Deno.test("snapshot e2e: a process churning goroutines is read 20 times, never torn, never harmed", async () => {
   const bin = buildFixture("churner");
   const rounds = 100_000;
-  const child = new Deno.Command(bin, { args: ["-rounds", String(rounds)], stdout: "piped" }).spawn();
-  const out = new Response(child.stdout).text();
+  // 50 goroutines stay parked throughout (in main.main.func1): every reading must show them whole.
+  const child = new Deno.Command(bin, { args: ["-park", "50", "-rounds", String(rounds)], stdout: "piped" })
+    .spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) out += (await lines.read()).value ?? "";
+  assertEquals(out, "parked\n");
+  const rest = (async () => {
+    for (let r = await lines.read(); !r.done; r = await lines.read()) out += r.value;
+  })();
   let readings = 0;
-  let parked = 0;
+  let workers = 0;
   try {
     for (let i = 0; i < 20; i++) {
       const r = await runGmon(["-pid", String(child.pid), "-dump", "goroutine"]);
@@ -40,12 +48,19 @@ Deno.test("snapshot e2e: a process churning goroutines is read 20 times, never t
         break;
       }
       readings++;
+      let parked = 0;
       for (const [goid, text] of blocks(r.stdout)) {
         const lines = text.split("\n");
         if (lines[1]?.startsWith("\tgoroutine running on other thread")) continue;
-        // Every stack read whole: the churner's goroutines end in main.worker, called by its go statement.
-        if (text.includes("main.worker(")) {
+        if (
+          /^goroutine \d+ \[chan receive\]:\nmain\.main\.func1\(\)\n\t.*\/churner\/main\.go:\d+ \+0x[0-9a-f]+\ncreated by main\.main in goroutine 1\n/
+            .test(text)
+        ) {
           parked++;
+        }
+        // Every stack read whole: the churner's workers end in main.worker, called by its go statement.
+        if (text.includes("main.worker(")) {
+          workers++;
           assert(
             /\ncreated by main\.spawn in goroutine \d+\n\t.*\/churner\/main\.go:\d+ \+0x[0-9a-f]+$/.test(
               text,
@@ -61,14 +76,15 @@ Deno.test("snapshot e2e: a process churning goroutines is read 20 times, never t
         }
         assert(goid > 0, text);
       }
+      assertEquals(parked, 50, "the parked goroutines, whole, in every reading");
     }
   } finally {
     assertEquals((await child.status).code, 0);
+    await rest;
   }
   // The sum of i*i for i < 100, once per round: what the program prints undisturbed.
-  assertEquals(await out, `${rounds * 328350}\n`, "the program's output is unchanged");
-  assert(readings >= 3, `read ${readings} times`);
-  assert(parked > 0, "parked workers were seen");
+  assertEquals(out, `parked\n${rounds * 328350}\n`, "the program's output is unchanged");
+  assert(readings >= 3, `read ${readings} times (${workers} workers seen mid-flight)`);
 });
 
 Deno.test("snapshot e2e: bad input is one line, status 1", async (t) => {
