@@ -29,8 +29,13 @@ struct {
 /* What a probe builds its record in: a record is too big for the 512-byte BPF stack. */
 struct scratch {
 	struct gmon_record rec;
-	/* Bytes of a stack, copied from one page (see walk()); 16 more so a frame read at any offset
-	 * the verifier can see stays inside. */
+	/* Where window's bytes come from in user memory, and how many there are. Kept here rather than in
+	 * registers: the verifier doesn't follow values through map memory, so the walk's iterations look
+	 * alike to it and it prunes them. */
+	__u64 from;
+	__u64 len;
+	/* Bytes of a stack, copied from one page (see walk()); 16 more so that a frame read at any
+	 * offset the verifier can see stays inside. */
 	__u8 window[PAGE_SIZE + 16];
 };
 
@@ -87,44 +92,60 @@ static __always_inline void fill(struct gmon_record *rec, __u32 kind, __u64 goid
  * own address and follows systemstack's frame from g0 back to the goroutine's stack.
  *
  * A read of user memory costs ~100 ns whatever its size up to a page, and Go's frames are small, so
- * each read takes the rest of the frame's page: the frames above it on that page come from the copy.
- * The rest of a page can't fault where its start didn't (the page is mapped and touched as a whole). */
-static __always_inline __u32 walk(struct pt_regs *ctx, struct scratch *s, __u32 max, int *more)
+ * the walk reads the rest of the page a frame is on, and the frames above it on that page come from
+ * the copy. The page can't fault where the frame didn't (it is mapped and touched as a whole).
+ *
+ * The verifier follows every iteration of the loop, so the loop is shaped for it: one path that reads,
+ * where it is (from, len) kept in the map, and what is known per iteration (the frame count) left in
+ * the record, so that what follows the walk looks the same to it whatever the iteration. */
+static __always_inline void walk(struct pt_regs *ctx, struct scratch *s, __u32 max)
 {
-	__u64 fp = ctx->rbp, base = 0, len = 0;
+	__u64 fp = ctx->rbp;
 	__u32 n = 1;
 
+	s->from = 0; /* nothing yet: every fp is outside */
+	s->len = 0;
 	s->rec.frames[0] = ctx->rip;
 	for (; n < GMON_MAX_FRAMES && n < max; n++) {
 		if (fp == 0)
-			return n;
-		if (len == 0 || fp < base || fp + 16 > base + len) {
-			len = PAGE_SIZE - (fp & (PAGE_SIZE - 1));
+			break;
+		/* A frame is 16 bytes: [fp], the caller's saved BP; [fp+8], the return address into it. */
+		__u64 off = fp - s->from;
+		if (off >= s->len || s->len - off < 16) {
+			/* The rest of fp's page; a frame across two pages alone (both touched). */
+			__u64 from = fp, len = PAGE_SIZE - (fp & (PAGE_SIZE - 1));
 			if (len < 16)
 				len = 16;
-			if (bpf_probe_read_user(s->window, len, (void *)fp))
-				return n;
-			base = fp;
+			s->from = from;
+			s->len = len;
+			if (bpf_probe_read_user(s->window, len, (void *)from)) {
+				fp = 0;
+				break;
+			}
+			off = fp - s->from;
 		}
-		/* [fp]: the caller's saved BP; [fp+8]: the return address into the caller. */
-		__u64 off = (fp - base) & (PAGE_SIZE - 1);
+		off &= PAGE_SIZE - 1; /* for the verifier: it is */
 		__u64 ret = *(__u64 *)(s->window + off + 8);
-		if (ret == 0)
-			return n;
+		if (ret == 0) {
+			fp = 0;
+			break;
+		}
 		s->rec.frames[n] = ret;
 		fp = *(__u64 *)(s->window + off);
 	}
-	*more = fp != 0;
-	return n;
+	s->rec.nframes = n;
+	if (fp != 0)
+		s->rec.flags |= GMON_TRUNCATED;
 }
 #else
-static __always_inline __u32 walk(struct pt_regs *ctx, struct scratch *s, __u32 max, int *more)
+static __always_inline void walk(struct pt_regs *ctx, struct scratch *s, __u32 max)
 {
 	long n = bpf_get_stack(ctx, s->rec.frames, max * sizeof(__u64), BPF_F_USER_STACK);
 	if (n < 0)
-		return 0;
-	*more = n / sizeof(__u64) >= max;
-	return n / sizeof(__u64);
+		n = 0;
+	s->rec.nframes = n / sizeof(__u64);
+	if (n / sizeof(__u64) >= max)
+		s->rec.flags |= GMON_TRUNCATED;
 }
 #endif
 
@@ -147,13 +168,11 @@ int gmon_create(struct pt_regs *ctx)
 	__u32 max = (cookie >> GMON_COOKIE_FRAMES_SHIFT) & 0xff;
 	if (max == 0 || max > GMON_MAX_FRAMES)
 		max = GMON_MAX_FRAMES;
-	int more = 0;
-	__u32 n = walk(ctx, s, max, &more);
+	walk(ctx, s, max);
+	/* Read back through memory: the verifier then knows only its bounds (see walk()). */
+	__u32 n = *(volatile __u32 *)&rec->nframes;
 	if (n > GMON_MAX_FRAMES)
 		n = GMON_MAX_FRAMES;
-	rec->nframes = n;
-	if (more)
-		rec->flags |= GMON_TRUNCATED;
 	/* No wakeup: user space polls the mapped ring on a short timer, so a wakeup would only add an
 	 * IPI to every probe hit. */
 	if (bpf_ringbuf_output(&events, rec, GMON_RECORD_HEADER_SIZE + n * sizeof(__u64), BPF_RB_NO_WAKEUP))

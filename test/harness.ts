@@ -101,20 +101,26 @@ export async function runGmon(args: string[]): Promise<{ code: number; stdout: s
 }
 
 /**
- * gmon's BPF programs still in the kernel (bpftool's view, one line each), leaving out those held by a
- * gmon of another checkout (another worktree's tests may run beside these): a program held by nobody,
- * by a process of this checkout, or by anything else counts.
+ * gmon's BPF programs still in the kernel (bpftool's view, one line each), leaving out those held by
+ * processes of other checkouts (another worktree's tests and benchmarks may run beside these): a
+ * program held by nobody, or by a process of this checkout, counts. A program is counted only if it is
+ * still there after its holders were looked for: one being unloaded meanwhile is not left over.
  */
 export function leftovers(): string[] {
-  const progs = new Deno.Command("bpftool", { args: ["prog", "show"] }).outputSync();
-  const text = new TextDecoder().decode(progs.stdout);
-  const ours = text.split("\n").filter((l) => /name gmon_(create|exit)\b/.test(l));
+  const ours = gmonPrograms();
   if (ours.length === 0) return [];
   const holders = progHolders();
+  const still = new Set(gmonPrograms());
   return ours.filter((l) => {
     const pids = holders.get(l.split(":")[0].trim()) ?? [];
-    return pids.length === 0 || pids.some((pid) => !otherCheckoutsGmon(pid));
+    return still.has(l) && (pids.length === 0 || pids.some(thisCheckouts));
   });
+}
+
+function gmonPrograms(): string[] {
+  const progs = new Deno.Command("bpftool", { args: ["prog", "show"] }).outputSync();
+  const text = new TextDecoder().decode(progs.stdout);
+  return text.split("\n").filter((l) => /name gmon_(create|exit)\b/.test(l));
 }
 
 /** prog id -> pids holding a file descriptor to it (from /proc/PID/fdinfo). */
@@ -134,12 +140,12 @@ function progHolders(): Map<string, number[]> {
   return out;
 }
 
-/** A gmon started from another checkout's launcher (its deno runs that checkout's main.ts). */
-function otherCheckoutsGmon(pid: number): boolean {
+/** A process of this checkout: it runs from it, or names a file in it (its gmon runs our main.ts). */
+function thisCheckouts(pid: number): boolean {
   try {
-    const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
-    const main = args.find((a) => a.endsWith("/main.ts"));
-    return main !== undefined && main !== `${root}/main.ts`;
+    const inside = (path: string) => path === root || path.startsWith(`${root}/`);
+    if (inside(Deno.readLinkSync(`/proc/${pid}/cwd`))) return true;
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").some(inside);
   } catch {
     return false;
   }
