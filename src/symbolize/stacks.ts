@@ -5,6 +5,7 @@
  * @module
  */
 import type { GoroutineRecord } from "../bpf/record.ts";
+import { utf8 } from "../log/bytes.ts";
 import { type Encoding, TEXT } from "../log/slog.ts";
 import type { Frame } from "../target/wasm.ts";
 
@@ -42,6 +43,8 @@ export interface StackEntry {
    * `,"stack_id":N,"stack":{"0":"...","K":"..."}` in JSON (no `stack` at all when there are no frames).
    */
   attrs: string;
+  /** {@link StackEntry.attrs} as UTF-8, what lines are assembled from. */
+  attrBytes: Uint8Array;
 }
 
 /** Interns creation stacks from records and fixed stacks from PCs. */
@@ -141,7 +144,7 @@ export class StackTable {
       const id = this.#entries.length + 1;
       const attrs = this.#enc.attr("stack_id", id) +
         this.#enc.group("stack", frames.map((f, i) => [String(i), f] as const));
-      entry = { id, frames, pcs, attrs };
+      entry = { id, frames, pcs, attrs, attrBytes: utf8(attrs) };
       this.#entries.push(entry);
       this.#byText.set(text, entry);
     }
