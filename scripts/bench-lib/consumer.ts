@@ -13,6 +13,7 @@
  * @module
  */
 import { Probes } from "../../src/bpf/probes.ts";
+import { Layout } from "../../src/bpf/record.ts";
 import { EventLines } from "../../src/log/events.ts";
 import { encoding, type Format } from "../../src/log/slog.ts";
 import { LineWriter, type SyncWriter } from "../../src/log/writer.ts";
@@ -30,6 +31,13 @@ export interface Captured {
   at: number[];
   len: number[];
 }
+
+/**
+ * What the replay takes as the events' rate: their times are rewritten to it. Lines' heads change
+ * with the millisecond: replayed at their captured times, far faster than they came, a millisecond
+ * would hold fewer events than at this rate (~a busy server's burst) and cost more.
+ */
+const REPLAY_EVENTS_PER_SECOND = 500_000;
 
 /** Records of `seconds` of wrk against the keep-alive server, through gmon's own BPF object. */
 export async function capture(
@@ -59,6 +67,11 @@ export async function capture(
     probes.close();
     srv.stop();
   }
+  const view = new DataView(out.bytes.buffer);
+  const t0 = Number(view.getBigUint64(out.at[0] + Layout.timeNs, true));
+  out.at.forEach((at, i) => {
+    view.setBigUint64(at + Layout.timeNs, BigInt(t0 + Math.round(i * 1e9 / REPLAY_EVENTS_PER_SECOND)), true);
+  });
   return out;
 }
 

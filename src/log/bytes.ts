@@ -71,11 +71,13 @@ export class ByteBuffer {
       b[--end] = 48 + (n - q * 10);
       n = q;
     }
+    // In int32 from here: the JIT divides by 10 with a multiply.
+    let m = n | 0;
     do {
-      const q = (n / 10) | 0;
-      b[--end] = 48 + (n - q * 10);
-      n = q;
-    } while (n > 0);
+      const q = (m / 10) | 0;
+      b[--end] = 48 + (m - q * 10);
+      m = q;
+    } while (m !== 0);
   }
 
   /** The bytes appended so far (a view, valid until the next append). */

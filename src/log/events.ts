@@ -24,6 +24,12 @@ export interface LineSink {
 
 const UTF8 = new TextEncoder();
 
+/**
+ * Templates per stack: one per length of the head, which in JSON varies (its time drops trailing
+ * zeros: `.587Z`, `.58Z`, `.5Z`, `Z`), so that a millisecond's change only rewrites a head in place.
+ */
+const SLOTS = 8;
+
 /** Most bytes a lifetime takes, and the pid with the line's end. */
 const TAIL_ROOM = 64;
 
@@ -48,9 +54,9 @@ export class EventLines {
   /** This millisecond's line starts, up to goroutine_id's value, for creations and exits. */
   readonly #createdHead = new Head();
   readonly #exitedHead = new Head();
-  /** Per creation stack id: its creation lines' template. */
+  /** Per creation stack id (and head length): its creation lines' template. */
   readonly #created: (Template | undefined)[] = [];
-  /** Per creation stack id (0: unknown): exit lines' template, up to the lifetime's value. */
+  /** Per creation stack id (0: unknown) and head length: exit lines' template, up to the lifetime. */
   readonly #exited: (Template | undefined)[] = [];
   /** ` pid=N` and the line's end for one pid (`#pid`); the end alone when pids aren't shown. */
   #pid = -1;
@@ -79,10 +85,11 @@ export class EventLines {
     if (ms !== this.#ms) this.#setTime(ms);
     const key = truncated ? -1 - pid : pid;
     const n = digits(goid);
-    let t = this.#created[stack.id];
+    const slot = stack.id * SLOTS + (this.#createdHead.length & (SLOTS - 1));
+    let t = this.#created[slot];
     if (t === undefined || t.ms !== ms || t.digits !== n || t.key !== key) {
       t = this.#template(this.#createdHead, n, key, () => this.#createdTail(stack, pid, truncated), t);
-      this.#created[stack.id] = t;
+      this.#created[slot] = t;
     }
     const b = out.room(t.bytes.length);
     const at = b.length;
@@ -107,10 +114,11 @@ export class EventLines {
     const ms = Math.floor(epochMs);
     if (ms !== this.#ms) this.#setTime(ms);
     const n = digits(goid);
-    let t = this.#exited[createdStackId];
+    const slot = createdStackId * SLOTS + (this.#exitedHead.length & (SLOTS - 1));
+    let t = this.#exited[slot];
     if (t === undefined || t.ms !== ms || t.digits !== n || t.key !== stack.id) {
       t = this.#template(this.#exitedHead, n, stack.id, () => this.#exitedMiddle(stack, createdStackId), t);
-      this.#exited[createdStackId] = t;
+      this.#exited[slot] = t;
     }
     if (pid !== this.#pid) this.#setPid(pid);
     const b = out.room(t.bytes.length + TAIL_ROOM);
