@@ -6,9 +6,19 @@
 
 /** user+system CPU ms of a process so far (clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
+  const [user, system] = times(pid);
+  return user + system;
+}
+
+/** system CPU ms of a process so far. */
+export function sysMs(pid: number): number {
+  return times(pid)[1];
+}
+
+function times(pid: number): [number, number] {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
+  return [Number(f[11]) * 10, Number(f[12]) * 10];
 }
 
 /** Peak RSS of a process, KiB. */

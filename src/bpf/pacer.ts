@@ -1,7 +1,8 @@
 /**
  * How long the reader waits before draining the ring again. The probes never wake it (that would add
- * an IPI to every hit), so it polls, and a poll is not free: a timer's wake-up costs gmon ~0.2 ms of
- * CPU here (Deno's event loop), as much as handling a few hundred events. So an idle or quiet ring is
+ * an IPI to every hit), so it polls, and a poll is not free: a wake-up costs gmon ~0.2 ms of CPU here
+ * (Deno's event loop, whether a timer, a nonblocking FFI sleep or Atomics.waitAsync wakes it), as
+ * much as handling a thousand events. So an idle or quiet ring is
  * polled rarely, and a busy one often enough that a poll finds it at most about 1/16 full.
  *
  * @module
@@ -10,10 +11,10 @@
 /** Polls are this far apart at least (a busy ring), */
 export const MIN_POLL_MS = 5;
 /**
- * and at most (an idle one): 50 ms of events fit in gmon's 32 MiB ring up to ~600 MB/s of records,
- * several times what the consumer can handle at all.
+ * and at most (an idle one): 100 ms of events fit in gmon's 32 MiB ring up to ~300 MB/s of records,
+ * ~4M events a second, more than the consumer can handle at all.
  */
-export const MAX_POLL_MS = 50;
+export const MAX_POLL_MS = 100;
 
 /** Paces the polls of one ring by how much each drain found. */
 export class PollPacer {
