@@ -118,12 +118,14 @@ export async function keepaliveSection(
       `${"events/req".padStart(10)} ${"gmon CPU/event".padStart(15)} ${"M events/CPU-s".padStart(14)}  lost`,
   );
   let hitsPerRequest = 0;
+  const ofBare: [string, number][] = [];
   for (const [i, m] of modes.entries()) {
     const rps = med(i, (r) => r.perSecond);
     const perReq = med(i, (r) => r.events / r.requests);
     if (m.gmon && m.gmon.checkout === root && m.gmon.mode.level === "INFO") hitsPerRequest = perReq;
     const nsPerEvent = med(i, (r) => r.events > 0 && r.gmonMs > 0 ? r.gmonMs * 1e6 / r.events : NaN);
     const lost = all[i].reduce((n, r) => n + r.lost, 0);
+    if (m.gmon) ofBare.push([m.name, rps / bareRps]);
     console.log(
       `  ${m.name.padEnd(36)} ${rps.toFixed(0).padStart(8)} ${(rps / bareRps).toFixed(3).padStart(8)} ` +
         `${med(i, (r) => r.workMs * 1000 / r.requests).toFixed(1).padStart(7)}us ` +
@@ -138,5 +140,8 @@ export async function keepaliveSection(
       `  floor: bare work ${bareWorkUs.toFixed(1)} us / (bare work + ${hitsPerRequest.toFixed(2)} hits x ` +
         `${(trapNs / 1000).toFixed(2)} us per trap) = ${floor.toFixed(3)} of bare`,
     );
+    for (const [name, fraction] of ofBare) {
+      console.log(`  ${name}: ${(fraction / floor).toFixed(3)} of the floor`);
+    }
   }
 }
