@@ -1,11 +1,13 @@
 /**
  * Probes that scripts/bench attaches from its own process, to measure the kernel side alone: gmon's
  * BPF program built in variants (the bare trap, the kernel's stack walk) or another object (the
- * seed's design), at gmon's placements or the seed's. Records are counted, not decoded.
+ * seed's design), at gmon's placements or the seed's. Records are decoded and counted.
  *
  * @module
  */
 import { Probes, type ProbeSpec } from "../../src/bpf/probes.ts";
+import { decodeRecord, GoroutineRecord } from "../../src/bpf/record.ts";
+import type { RecordSink } from "../../src/bpf/ringbuf.ts";
 import { openTarget } from "../../src/target/target.ts";
 
 /**
@@ -75,6 +77,7 @@ export function seedSpecs(bin: string): ProbeSpec[] {
 export class InProcessProbes {
   readonly #probes: Probes;
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #count: RecordSink;
   #records = 0;
 
   constructor(bytes: Uint8Array<ArrayBuffer>, bin: string, pid: number, specs: ProbeSpec[]) {
@@ -85,14 +88,18 @@ export class InProcessProbes {
       this.#probes.close();
       throw e;
     }
-    const count = () => void this.#records++;
+    const rec = new GoroutineRecord();
+    const count = (view: DataView, at: number, len: number) => {
+      if (decodeRecord(view, at, len, rec) === null) this.#records++;
+    };
+    this.#count = count;
     this.#timer = setInterval(() => this.#probes.ring.drain(count), 5);
   }
 
   /** Detaches; returns the records read and lost. */
   stop(): { events: number; lost: number } {
     clearInterval(this.#timer);
-    this.#probes.ring.drain(() => this.#records++);
+    this.#probes.ring.drain(this.#count);
     const lost = this.#probes.lost();
     this.#probes.close();
     return { events: this.#records, lost };

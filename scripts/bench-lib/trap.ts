@@ -5,12 +5,14 @@
  *
  * - bare; the bare trap (programs that return at once: the floor of a uprobe on an emulated
  *   instruction); gmon's program capturing one frame (no walk); with the kernel's stack walk
- *   (bpf_get_stack, as gmon had it); gmon's own walk; and, given --baseline, that checkout's object.
+ *   (bpf_get_stack, as gmon had it); gmon's own walk; the seed's design (its placements: a return
+ *   probe on newproc1 and goexit1's entry, single-stepped; the kernel's walk, 20 frames); and, given
+ *   --baseline, that checkout's object at gmon's placements.
  * - at two depths: main's stack (5 frames) and the bottom of a 40-deep recursion (46 frames).
  *
  * @module
  */
-import { bpfVariant, gmonSpecs, InProcessProbes } from "./probes.ts";
+import { bpfVariant, gmonSpecs, InProcessProbes, seedSpecs } from "./probes.ts";
 import { load, median } from "./proc.ts";
 import { runSpawn } from "./spawn.ts";
 
@@ -23,6 +25,8 @@ interface Variant {
   name: string;
   bytes: Uint8Array<ArrayBuffer> | null;
   maxFrames?: number;
+  /** The seed's placements rather than gmon's. */
+  seed?: boolean;
 }
 
 export async function trapSection(
@@ -33,12 +37,14 @@ export async function trapSection(
   baseline: string | null,
 ): Promise<TrapCosts> {
   const gmon = bpfVariant(root, tmp, []);
+  const kernelWalk = bpfVariant(root, tmp, ["GMON_BENCH_KERNEL_WALK"]);
   const variants: Variant[] = [
     { name: "bare", bytes: null },
     { name: "trap only (programs return at once)", bytes: bpfVariant(root, tmp, ["GMON_BENCH_NOP"]) },
     { name: "record, 1 frame (no walk)", bytes: gmon, maxFrames: 1 },
-    { name: "kernel walk (bpf_get_stack)", bytes: bpfVariant(root, tmp, ["GMON_BENCH_KERNEL_WALK"]) },
+    { name: "kernel walk (bpf_get_stack)", bytes: kernelWalk },
     { name: "gmon's walk", bytes: gmon },
+    { name: "the seed's design", bytes: kernelWalk, seed: true },
   ];
   if (baseline !== null) {
     variants.push({ name: "--baseline's object", bytes: Deno.readFileSync(`${baseline}/build/gmon.bpf.o`) });
@@ -54,7 +60,12 @@ export async function trapSection(
           spawn,
           ["-n", String(n), "-batch", "100", "-cpu", "-depth", String(depth)],
           (pid) =>
-            v.bytes === null ? null : new InProcessProbes(v.bytes, spawn, pid, gmonSpecs(spawn, v.maxFrames)),
+            v.bytes === null ? null : new InProcessProbes(
+              v.bytes,
+              spawn,
+              pid,
+              v.seed ? seedSpecs(spawn) : gmonSpecs(spawn, v.maxFrames),
+            ),
           { GOMAXPROCS: "1" },
         );
         all[i].push(res.value);
@@ -68,9 +79,16 @@ export async function trapSection(
     );
     for (const [i, v] of variants.entries()) {
       const perHit = i === 0 ? "" : `  ${((med[i] - med[0]) / 2).toFixed(0).padStart(6)} ns per hit`;
-      const walk = i < 3 ? "" : `  walk ${(med[i] - med[2]).toFixed(0).padStart(5)} ns per creation`;
+      const walk = i < 3 || v.seed
+        ? ""
+        : `  walk ${(med[i] - med[2]).toFixed(0).padStart(5)} ns per creation`;
       console.log(`  ${v.name.padEnd(36)} ${med[i].toFixed(0).padStart(7)} ns${perHit}${walk}`);
     }
+    const at = (name: string) => med[variants.findIndex((v) => v.name === name)];
+    console.log(
+      `  gmon / the seed's design, CPU added per goroutine: ` +
+        `${((at("gmon's walk") - med[0]) / (at("the seed's design") - med[0])).toFixed(3)} (goal <= 0.25)`,
+    );
     if (depth === 0) trapNs = (med[1] - med[0]) / 2;
   }
   return { trapNs };
