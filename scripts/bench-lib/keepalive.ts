@@ -4,7 +4,7 @@
  *
  * - bare; the bare traps (gmon's placements, programs that return at once: the floor, measured);
  * - gmon, every event logged to a file (`-level INFO -o`-like, stdout to a file);
- * - gmon at `-level WARN` with the endpoint on (its /metrics read once, at the end);
+ * - gmon at `-level WARN` with the endpoint on (its /metrics read after the warm-up and at the end);
  * - the same two from --baseline's checkout, if given.
  *
  * Per mode: requests/s, and all the CPU a request takes (server, wrk, gmon; on a 2-CPU machine that
