@@ -83,8 +83,8 @@ const DEPTH = 32;
 const STACKS = 64;
 const buf = new DataView(new ArrayBuffer(Layout.headerSize + DEPTH * 8));
 const rec = new GoroutineRecord();
-rec.view = buf;
-rec.framesAt = Layout.frames;
+rec.words = new Uint32Array(buf.buffer);
+rec.framesWord = Layout.frames / 4;
 rec.nframes = DEPTH;
 const table = new StackTable((p) => image.symbolize(p));
 const fill = (s: number) => {

@@ -1,19 +1,33 @@
 /**
- * scripts/bench: what gmon costs the program it watches, against the seed's probe design, in one run.
+ * scripts/bench: what gmon costs the program it watches, in one run (variants interleaved, medians;
+ * the machine's load noted beside every figure). Sections, in order:
  *
- * - spawn: N goroutines created in a loop, each exiting at once; ns per goroutine bare, under gmon
- *   (every event logged to a file), and under the seed's design (uretprobe on runtime.newproc1, uprobe
- *   on runtime.goexit1's entry, 20-frame stacks), loaded by gmon's own loader. Runs interleaved; medians.
- * - drain: gmon's CPU per event at -level WARN (state kept, nothing logged) and with logging to a file.
- * - httpd: requests/s of a Go HTTP server (a goroutine per connection) bare, under gmon, under the seed.
+ * - trap: ns per probe hit: the bare trap, gmon's program, its stack walk vs the kernel's
+ *   (scripts/bench-lib/trap.ts);
+ * - keepalive: the keep-alive HTTP server (two goroutines per request) under wrk: bare, the bare
+ *   traps, gmon at INFO to a file, at WARN with the endpoint, as fractions of bare; gmon's CPU per
+ *   event; the floor (scripts/bench-lib/keepalive.ts);
+ * - consumer: gmon's record handling alone, events per CPU-second (scripts/bench-lib/consumer.ts);
+ * - drain: a burst of 5N goroutines: gmon's CPU per event and lost events, INFO to a file (text and
+ *   JSON) and WARN with the endpoint;
+ * - spawn: N goroutines created in a loop: ns per goroutine bare, under gmon (every event logged to a
+ *   file) and under the seed's design (uretprobe on runtime.newproc1, uprobe on runtime.goexit1's
+ *   entry, 20-frame stacks, the kernel's stack walk), loaded by gmon's own loader;
+ * - httpd: a Go HTTP server with a new connection (so a goroutine) per request, driven by a Go client.
  *
- * Usage: scripts/bench [--runs R] [--n GOROUTINES] [--only spawn,drain,httpd]
+ * --baseline DIR adds another gmon checkout (set up) beside this one: its BPF object in trap, its gmon
+ * in keepalive and drain. Before/after in one run.
+ *
+ * Usage: scripts/bench [--runs R] [--n N] [--seconds S] [--only trap,keepalive,...] [--baseline DIR]
  */
 import { parseArgs } from "node:util";
-import { bpfObject } from "../src/assets.ts";
-import { Probes, type ProbeSpec } from "../src/bpf/probes.ts";
-import { decodeRecord, GoroutineRecord } from "../src/bpf/record.ts";
-import { openTarget } from "../src/target/target.ts";
+import { consumerSection } from "./bench-lib/consumer.ts";
+import { type GmonMode, GmonRun } from "./bench-lib/gmon.ts";
+import { keepaliveSection } from "./bench-lib/keepalive.ts";
+import { bpfVariant, InProcessProbes, seedSpecs } from "./bench-lib/probes.ts";
+import { load, median, sleep } from "./bench-lib/proc.ts";
+import { runSpawn, type SpawnResult } from "./bench-lib/spawn.ts";
+import { trapSection } from "./bench-lib/trap.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const { values } = parseArgs({
@@ -21,13 +35,15 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     n: { type: "string", default: "200000" },
-    only: { type: "string", default: "spawn,drain,httpd" },
+    seconds: { type: "string", default: "5" },
+    only: { type: "string", default: "trap,keepalive,consumer,drain,spawn,httpd" },
+    baseline: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
 const ONLY = new Set(values.only.split(","));
 const N = Number(values.n);
-const dec = new TextDecoder();
+const BASELINE = values.baseline === undefined ? null : values.baseline.replace(/\/$/, "");
 const tmp = Deno.makeTempDirSync({ prefix: "gmon-bench-" });
 
 function build(name: string): string {
@@ -37,200 +53,118 @@ function build(name: string): string {
     cwd: `${root}/scripts/bench-app`,
   })
     .outputSync();
-  if (r.code !== 0) throw new Error(`go build ${name}: ${dec.decode(r.stderr)}`);
+  if (r.code !== 0) throw new Error(`go build ${name}: ${new TextDecoder().decode(r.stderr)}`);
   return out;
 }
 
-/** user+system CPU ms of a process so far. */
-function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
+const spawn = build("spawn");
+const httpd = build("httpd");
+const kaserver = build("kaserver");
+const gmonBpf = bpfVariant(root, tmp, []);
+const trapsBpf = bpfVariant(root, tmp, ["GMON_BENCH_NOP"]);
+const seedBpf = bpfVariant(root, tmp, ["GMON_BENCH_KERNEL_WALK"]);
+console.log(
+  `gmon bench: ${Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1]}, ` +
+    `${navigator.hardwareConcurrency} CPUs, kernel ${Deno.osRelease()}, ${new Date().toISOString()}, ` +
+    `load ${load()}`,
+);
+
+let trapNs: number | null = null;
+if (ONLY.has("trap")) trapNs = (await trapSection(root, tmp, spawn, RUNS, BASELINE)).trapNs;
+if (ONLY.has("keepalive")) {
+  await keepaliveSection(root, kaserver, trapsBpf, trapNs, tmp, RUNS, Number(values.seconds), BASELINE);
+}
+if (ONLY.has("consumer")) await consumerSection(gmonBpf, kaserver, tmp, RUNS);
+
+/** `bin args` under `checkout`'s gmon in `mode`, with gmon's CPU over the burst and its peak RSS. */
+async function underGmon(checkout: string, mode: GmonMode, bin: string, args: string[]) {
+  let gmon: GmonRun | null = null;
+  let [cpu0, sys0] = [0, 0];
+  let [gmonMs, sysMs] = [0, 0];
+  let rssKb = 0;
+  const r = await runSpawn(
+    bin,
+    args,
+    async () => {
+      gmon = await GmonRun.start(checkout, bin, mode, `${tmp}/gmon.log`);
+      return gmon;
+    },
+    {},
+    {
+      before: () => [cpu0, sys0] = [gmon!.cpuMs(), gmon!.sysMs()],
+      after: async () => {
+        // Let gmon drain what is queued before its CPU is read.
+        await sleep(300);
+        [gmonMs, sysMs] = [gmon!.cpuMs() - cpu0, gmon!.sysMs() - sys0];
+        rssKb = gmon!.rssPeakKb();
+      },
+    },
+  );
+  return { ...r, gmonMs, sysMs, rssKb };
 }
 
-function rssPeakKb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m ? Number(m[1]) : 0;
-}
-
-/** The seed's probes for `bin`: entry uretprobe on newproc1, entry uprobe on goexit1, 20 frames. */
-function seedSpecs(bin: string): ProbeSpec[] {
-  const t = openTarget(bin);
-  const fn = (name: string) => t.image.func(name);
-  const [np, ge] = [fn("runtime.newproc1"), fn("runtime.goexit1")];
-  return [
-    {
-      what: np.name,
-      program: "gmon_create",
-      offset: np.offset,
-      addr: np.addr,
-      retprobe: true,
-      reg: "rax",
-      goidOffset: t.goidOffset,
-      index: 0,
-      maxFrames: 20,
-    },
-    {
-      what: ge.name,
-      program: "gmon_exit",
-      offset: ge.offset,
-      addr: ge.addr,
-      retprobe: false,
-      reg: "r14",
-      goidOffset: t.goidOffset,
-      index: 1,
-    },
+if (ONLY.has("drain")) {
+  const n = N * 5;
+  const modes: [string, string, GmonMode][] = [
+    ["-level INFO, text to a file", root, { level: "INFO" }],
+    ["-level INFO, JSON to a file", root, { level: "INFO", format: "json" }],
+    ["-level WARN, endpoint on", root, { level: "WARN", endpoint: true }],
   ];
-}
-
-interface Result {
-  value: number;
-  gmonCpuMs?: number;
-  events?: number;
-  lost?: number;
-  rssKb?: number;
-}
-
-/** The last `n` bytes of a file (a full event log can be larger than a string may be). */
-function tail(path: string, n: number): string {
-  const f = Deno.openSync(path);
-  try {
-    const size = f.statSync().size;
-    f.seekSync(Math.max(0, size - n), Deno.SeekMode.Start);
-    const buf = new Uint8Array(Math.min(n, size));
-    let off = 0;
-    while (off < buf.length) {
-      const r = f.readSync(buf.subarray(off));
-      if (r === null) break;
-      off += r;
-    }
-    return dec.decode(buf.subarray(0, off));
-  } finally {
-    f.close();
+  if (BASELINE !== null) {
+    modes.push(
+      ["--baseline -level INFO, text to a file", BASELINE, { level: "INFO" }],
+      ["--baseline -level WARN, endpoint on", BASELINE, { level: "WARN", endpoint: true }],
+    );
   }
-}
-
-async function lineOf(stream: ReadableStream<Uint8Array>): Promise<{ first: string; rest: Promise<string> }> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-  }
-  const i = buf.indexOf("\n");
-  const rest = (async () => {
-    let more = buf.slice(i + 1);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return more;
-      more += value;
-    }
-  })();
-  return { first: buf.slice(0, i), rest };
-}
-
-async function waitForFile(path: string, needle: string, ms = 30_000): Promise<string> {
-  const end = Date.now() + ms;
-  for (;;) {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(path);
-    } catch { /* not yet */ }
-    if (text.includes(needle)) return text;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${needle} in ${path}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** One run of `bin args` in `mode`; the app prints one number (its measure) when done. */
-async function runOnce(mode: string, bin: string, args: string[], level = "INFO"): Promise<Result> {
-  const app = new Deno.Command(bin, { args: ["-wait", ...args], stdin: "piped", stdout: "piped" }).spawn();
-  const { rest } = await lineOf(app.stdout); // "ready"
-  let gmon: Deno.ChildProcess | undefined;
-  let probes: Probes | undefined;
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const log = `${tmp}/gmon.log`;
-  let events = 0;
-  if (mode === "gmon") {
-    Deno.writeTextFileSync(log, "");
-    gmon = new Deno.Command("bash", {
-      // Not -pid: gmon would end with the process, before its CPU time is read.
-      args: ["-c", `exec "$0" -path "$1" -level "$2" > "$3"`, `${root}/scripts/gmon`, bin, level, log],
-    }).spawn();
-    if (level === "INFO") await waitForFile(log, "msg=attached");
-    else await new Promise((r) => setTimeout(r, 2000));
-  } else if (mode === "seed") {
-    probes = Probes.load(bpfObject, 64 << 20, () => {});
-    for (const s of seedSpecs(bin)) probes.attach(bin, app.pid, s);
-    const rec = new GoroutineRecord();
-    const sink = (v: DataView, at: number, len: number) => {
-      if (decodeRecord(v, at, len, rec) === null) events++;
-    };
-    const p = probes;
-    timer = setInterval(() => p.ring.drain(sink), 5);
-  }
-  const cpu0 = gmon ? cpuMs(gmon.pid) : 0;
-  const w = app.stdin.getWriter();
-  await w.write(new TextEncoder().encode("go\n"));
-  await w.close();
-  const value = Number((await rest).trim());
-  await app.status;
-  const result: Result = { value };
-  if (gmon) {
-    // Let gmon drain what is queued, then stop it and read its summary.
-    await new Promise((r) => setTimeout(r, 300));
-    result.gmonCpuMs = cpuMs(gmon.pid) - cpu0;
-    result.rssKb = rssPeakKb(gmon.pid);
-    gmon.kill("SIGINT");
-    await gmon.status;
-    const text = tail(log, 1 << 16);
-    const m = /msg=detached created=(\d+) exited=(\d+) live=\d+ lost=(\d+)/.exec(text);
-    if (m) {
-      result.events = Number(m[1]) + Number(m[2]);
-      result.lost = Number(m[3]);
-    } else {
-      // At WARN the summary isn't logged: every goroutine's two events, less any loss gmon warned of.
-      result.lost = Number([...text.matchAll(/msg="events lost" lost=(\d+)/g)].at(-1)?.[1] ?? 0);
-      result.events = 2 * Number(args[args.indexOf("-n") + 1]) - result.lost;
-    }
-  }
-  if (probes) {
-    clearInterval(timer);
-    probes.ring.drain(() => events++);
-    result.lost = probes.lost();
-    result.events = events;
-    probes.close();
-  }
-  return result;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-async function compare(name: string, bin: string, args: string[], unit: string) {
-  const modes = ["bare", "gmon", "seed"];
-  const all: Record<string, Result[]> = { bare: [], gmon: [], seed: [] };
+  const load0 = load();
+  type Drain = { gmonMs: number; sysMs: number; events: number; lost: number; rssKb: number };
+  const all = modes.map(() => [] as Drain[]);
   for (let r = 0; r < RUNS; r++) {
-    for (const m of modes) all[m].push(await runOnce(m, bin, args));
+    for (const [i, [, checkout, mode]] of modes.entries()) {
+      const res = await underGmon(checkout, mode, spawn, ["-n", String(n)]);
+      const lost = res.lost ?? NaN;
+      // At WARN nothing says how many: every goroutine's two events, less the lost.
+      const events = Number.isNaN(res.events) ? 2 * n - lost : res.events ?? NaN;
+      all[i].push({ gmonMs: res.gmonMs, sysMs: res.sysMs, events, lost, rssKb: res.rssKb });
+    }
+  }
+  console.log(
+    `\ndrain: a burst of ${n} goroutines; ${RUNS} interleaved runs, medians; load ${load0} -> ${load()}`,
+  );
+  for (const [i, [name]] of modes.entries()) {
+    const med = (f: (d: Drain) => number) => median(all[i].map(f));
+    const [ms, sys, events] = [med((x) => x.gmonMs), med((x) => x.sysMs), med((x) => x.events)];
+    const lost = all[i].map((x) => x.lost).join("/");
+    console.log(
+      `  ${name.padEnd(40)} ${events} events, lost ${lost}, gmon CPU ${ms} ms ` +
+        `(${(events / ms / 1000).toFixed(2)} M events per CPU-second; in the kernel ${sys} ms, at INFO ` +
+        `mostly the file's new pages: ${(events / (ms - sys) / 1000).toFixed(2)} M per user-CPU-second), ` +
+        `peak RSS ${(med((x) => x.rssKb) / 1024).toFixed(0)} MiB`,
+    );
+  }
+}
+
+/** bare / gmon / seed, interleaved: each run's measure (the app prints it) and loss. */
+async function compare(name: string, bin: string, args: string[], unit: string) {
+  const attach = {
+    bare: () => null,
+    gmon: () => GmonRun.start(root, bin, { level: "INFO" }, `${tmp}/gmon.log`),
+    seed: (pid: number) => new InProcessProbes(seedBpf, bin, pid, seedSpecs(bin)),
+  };
+  const modes = Object.keys(attach) as (keyof typeof attach)[];
+  const all: Record<string, SpawnResult[]> = { bare: [], gmon: [], seed: [] };
+  const load0 = load();
+  for (let r = 0; r < RUNS; r++) {
+    for (const m of modes) all[m].push(await runSpawn(bin, args, attach[m]));
   }
   const med = Object.fromEntries(modes.map((m) => [m, median(all[m].map((x) => x.value))]));
-  console.log(`\n${name} (${RUNS} interleaved runs, medians)`);
+  console.log(`\n${name} (${RUNS} interleaved runs, medians; load ${load0} -> ${load()})`);
   for (const m of modes) {
     const extra = m === "bare" ? "" : `  lost ${all[m].reduce((a, x) => a + (x.lost ?? 0), 0)}`;
     console.log(`  ${m.padEnd(5)} ${med[m].toFixed(1).padStart(10)} ${unit}${extra}`);
   }
   return med;
 }
-
-const spawn = build("spawn");
-const httpd = build("httpd");
-console.log(
-  `gmon bench: ${Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1]}, ` +
-    `${navigator.hardwareConcurrency} CPUs, kernel ${Deno.osRelease()}, ${new Date().toISOString()}`,
-);
 
 if (ONLY.has("spawn")) {
   const s = await compare(`spawn: ${N} goroutines`, spawn, ["-n", String(N)], "ns/goroutine");
@@ -241,21 +175,6 @@ if (ONLY.has("spawn")) {
     } us`,
   );
   console.log(`  ratio gmon/seed added cost: ${(added.gmon / added.seed).toFixed(3)} (goal <= 0.25)`);
-}
-
-if (ONLY.has("drain")) {
-  console.log(`\ndrain: gmon CPU per event, ${N * 5} goroutines`);
-  for (const level of ["WARN", "INFO"]) {
-    const r = await runOnce("gmon", spawn, ["-n", String(N * 5)], level);
-    const events = r.events ?? 0;
-    const perSec = events / ((r.gmonCpuMs ?? 1) / 1000);
-    console.log(
-      `  -level ${level.padEnd(4)} ${events} events, lost ${r.lost}, gmon CPU ${r.gmonCpuMs} ms ` +
-        `(${(perSec / 1e6).toFixed(2)} M events per CPU-second), peak RSS ${
-          (r.rssKb! / 1024).toFixed(0)
-        } MiB`,
-    );
-  }
 }
 
 if (ONLY.has("httpd")) {

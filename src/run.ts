@@ -5,8 +5,8 @@
  * @module
  */
 import { bpfObject } from "./assets.ts";
+import { PollPacer } from "./bpf/pacer.ts";
 import { Probes } from "./bpf/probes.ts";
-import { decodeRecord, Flags, GoroutineRecord, Kind } from "./bpf/record.ts";
 import { monotonicToEpochMs, raiseFileLimit } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import { EventLines } from "./log/events.ts";
@@ -15,7 +15,7 @@ import { LeakReport } from "./log/report.ts";
 import type { Attr, Logger } from "./log/slog.ts";
 import type { LineWriter } from "./log/writer.ts";
 import { refuseOverwrite } from "./log/output.ts";
-import { LiveGoroutines, REPEAT, siteOf } from "./state/live.ts";
+import { LiveGoroutines, siteOf } from "./state/live.ts";
 import type { Snapshot as ViewSnapshot, StateView } from "./state/view.ts";
 import { fileIdentity, LoadBiases } from "./symbolize/bias.ts";
 import { StackTable } from "./symbolize/stacks.ts";
@@ -29,14 +29,13 @@ import { SnapshotReader } from "./snapshot/read.ts";
 import { LiveSnapshots, type Reading } from "./snapshot/source.ts";
 import { bySite } from "./snapshot/sites.ts";
 import { pidsRunning } from "./target/procfs.ts";
+import { RecordConsumer } from "./records.ts";
 
 /**
  * 32 MiB of 40-1056 byte records: scripts/bench's burst of 1M goroutines, every event logged to a file,
  * loses none; a larger ring would only add to gmon's RSS (its pages are mapped into gmon).
  */
 const RING_BYTES = 32 << 20;
-/** Probes don't wake the reader (see bpf/gmon.bpf.c): it polls this often. */
-const POLL_MS = 5;
 /** How often to look for lost records and exited processes. */
 const HOUSEKEEPING_MS = 250;
 
@@ -155,49 +154,17 @@ async function traceStarted(
   const ring = probes;
   const onePid = launched?.pid ?? opts.pid;
 
-  // An exit's stack is its probe's one frame (exits are captured without a stack).
-  const unknownStack = stacks.fixed([]);
-  const probeStacks = target.probes.map((p) =>
-    p.program === "gmon_exit" ? stacks.fixed([p.addr]) : unknownStack
-  );
-  const lines = new EventLines(onePid === null, enc);
-  const logEvents = log.enabled("INFO");
-  const rec = new GoroutineRecord();
-  let malformed = 0;
-  let unplaced = 0;
-
-  const onRecord = (view: DataView, at: number, len: number) => {
-    if (decodeRecord(view, at, len, rec) !== null) {
-      malformed++;
-      return;
-    }
-    const ms = epochOffsetMs + rec.timeNs / 1e6;
-    const probeIndex = (rec.flags >>> Flags.probeShift) & 0xff;
-    if (rec.kind === Kind.Create) {
-      const probe = target.probes[probeIndex];
-      // A probe on an instruction (not a return) captures its own address first: the bias follows.
-      const exact = probe !== undefined && !probe.retprobe && rec.nframes > 0;
-      const bias = exact ? rec.frame(0) - probe.addr : biases.of(rec.pid);
-      // A PIE process gone before its mappings were read: its PCs can't be placed; count the loss.
-      if (bias === null) {
-        unplaced++;
-        return;
-      }
-      const stack = stacks.intern(rec, bias, exact);
-      if (live.create(rec.pid, rec.goid, stack.id, rec.timeNs) && logEvents) {
-        out.write(lines.created(ms, rec.goid, stack, rec.pid, (rec.flags & Flags.Truncated) !== 0));
-      }
-    } else {
-      const createdId = live.exit(rec.pid, rec.goid, rec.timeNs);
-      if (createdId !== REPEAT && logEvents) {
-        const stack = probeStacks[probeIndex] ?? unknownStack;
-        out.write(lines.exited(ms, rec.goid, stack, rec.pid, createdId, live.lastLifetimeNs));
-      }
-    }
-  };
+  const records = new RecordConsumer({
+    probes: target.probes,
+    stacks,
+    biasOf: (pid) => biases.of(pid),
+    live,
+    lines: log.enabled("INFO") ? { format: new EventLines(onePid === null, enc), out } : null,
+    epochOffsetMs,
+  });
 
   const checkLost = () => {
-    const nowLost = ring.lost() + malformed + unplaced;
+    const nowLost = ring.lost() + records.malformed + records.unplaced;
     if (nowLost > lost) {
       lost = nowLost;
       log.warn("events lost", [["lost", lost]]);
@@ -223,7 +190,7 @@ async function traceStarted(
 
   // Goroutines alive before gmon attached (none in launch mode: the program has not run yet).
   const adopted = launched === null && snapshots !== null
-    ? await adoptRunning(snapshots, stacks, live, () => ring.ring.drain(onRecord), view.nowNs())
+    ? await adoptRunning(snapshots, stacks, live, () => ring.ring.drain(records.onRecord), view.nowNs())
     : 0;
   const attachedAttrs: Attr[] = [["path", path], ["go_version", target.goVersion], ["pid", onePid ?? "any"]];
   if (launched === null) attachedAttrs.push(["goroutines", adopted]);
@@ -238,8 +205,9 @@ async function traceStarted(
     let lastReport = lastHousekeeping;
     let stopping = false;
     let status = 0;
+    const pacer = new PollPacer(RING_BYTES);
     const poll = () => {
-      ring.ring.drain(onRecord);
+      const drained = ring.ring.drain(records.onRecord);
       const now = Date.now();
       if (now - lastHousekeeping >= HOUSEKEEPING_MS) {
         lastHousekeeping = now;
@@ -254,14 +222,14 @@ async function traceStarted(
       }
       out.flush();
       if (out.closed) return stop();
-      timer = setTimeout(poll, POLL_MS);
+      timer = setTimeout(poll, pacer.next(drained));
     };
     const stop = () => {
       if (stopping) return;
       stopping = true;
       clearTimeout(timer);
       snapshots?.close();
-      ring.ring.drain(onRecord);
+      ring.ring.drain(records.onRecord);
       checkLost();
       ring.close();
       // What was live until the end is the leak report's point, so it comes before forgetting

@@ -1,6 +1,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import { EventLines, formatLifetime } from "../src/log/events.ts";
 import { formatDuration } from "../src/log/slog.ts";
+import { written } from "./written.ts";
+import { utf8 } from "../src/log/bytes.ts";
 import { LIFETIME_BUCKETS, LiveGoroutines, PREEXISTING, REPEAT, siteOf } from "../src/state/live.ts";
 
 Deno.test("state: creations, exits, pre-existing and repeated exits", () => {
@@ -147,19 +149,15 @@ Deno.test("state: a million live goroutines fit the memory budget", async () => 
 
 Deno.test("exit lines: created_stack_id and lifetime after the seed's attributes, for goroutines seen created", () => {
   const lines = new EventLines(true);
-  const exitStack = {
-    id: 1,
-    frames: [],
-    pcs: [],
-    attrs: ' stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475"',
-  };
+  const attrs = ' stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475"';
+  const exitStack = { id: 1, frames: [], pcs: [], attrs, attrBytes: utf8(attrs) };
   const ms = Date.parse("2026-11-27T06:12:58.990Z");
   assertEquals(
-    lines.exited(ms, 1937, exitStack, 4242, 7, 1_503_000_000),
+    written((o) => lines.exited(o, ms, 1937, exitStack, 4242, 7, 1_503_000_000)),
     'time=2026-11-27T06:12:58.990Z level=INFO msg=runtime.goexit1 goroutine_id=1937 stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475" created_stack_id=7 lifetime=1.503s pid=4242\n',
   );
   assertEquals(
-    lines.exited(ms, 5, exitStack, 4242, PREEXISTING, 0),
+    written((o) => lines.exited(o, ms, 5, exitStack, 4242, PREEXISTING, 0)),
     'time=2026-11-27T06:12:58.990Z level=INFO msg=runtime.goexit1 goroutine_id=5 stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475" pid=4242\n',
   );
 });

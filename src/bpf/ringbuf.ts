@@ -56,14 +56,14 @@ export class RingReader {
     this.#words = new Int32Array(data);
   }
 
-  /** Hands every committed record to `sink`, frees its space, and returns how many it read. */
+  /** Hands every committed record to `sink`, frees its space, and returns how many bytes it consumed. */
   drain(sink: RecordSink): number {
     if (this.#closed) return 0;
     const mask = this.#size - 1;
     let cons = Number(Atomics.load(this.#consumer, 0));
     const prod = Number(Atomics.load(this.#producer, 0));
+    const start = cons;
     let released = cons;
-    let count = 0;
     while (cons < prod) {
       const at = cons & mask;
       // Acquire: the kernel clears BUSY only after the record's bytes are written.
@@ -81,7 +81,6 @@ export class RingReader {
           sink(this.#scratchView, 0, len);
         }
       }
-      count++;
       cons += (len + HEADER + 7) & ~7;
       if (cons - released >= RELEASE_EVERY) {
         Atomics.store(this.#consumer, 0, BigInt(cons));
@@ -89,7 +88,7 @@ export class RingReader {
       }
     }
     if (cons !== released) Atomics.store(this.#consumer, 0, BigInt(cons));
-    return count;
+    return cons - start;
   }
 
   /** Unmaps the ring; later drains read nothing. */

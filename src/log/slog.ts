@@ -15,6 +15,7 @@
  */
 
 import type { Level } from "../cli.ts";
+import { ByteBuffer, utf8 } from "./bytes.ts";
 import { PRINT_RANGES } from "./isprint.ts";
 
 /**
@@ -360,23 +361,81 @@ export function formatAge(ns: number): string {
   return formatDuration(Math.max(0, Math.round(ns / 1e6)) * 1e6);
 }
 
+const UNIT_NS = utf8("ns");
+const UNIT_US = utf8("µs");
+const UNIT_MS = utf8("ms");
+const UNIT_S = utf8("s");
+const ZERO_S = utf8("0s");
+
+/** `v` (below 10^prec) as Go's fmtFrac writes it: a dot and `prec` digits, trailing zeros dropped. */
+function appendFrac(out: ByteBuffer, v: number, prec: number): void {
+  if (v === 0) return;
+  while (v % 10 === 0) {
+    v /= 10;
+    prec--;
+  }
+  const b = out.bytes;
+  b[out.length++] = 0x2e;
+  let end = out.length + prec;
+  out.length = end;
+  for (let i = 0; i < prec; i++) {
+    const q = (v / 10) | 0;
+    b[--end] = 48 + (v - q * 10);
+    v = q;
+  }
+}
+
 /**
- * {@link formatDuration} for the lifetimes of exit lines, in Number arithmetic (no BigInt per event):
- * whole non-negative nanoseconds below 2^53; anything else goes to formatDuration.
+ * {@link formatDuration} for the lifetimes of exit lines, appended as bytes in Number arithmetic (no
+ * BigInt, no string per event): whole non-negative nanoseconds below 2^53; anything else goes through
+ * formatDuration.
  */
-export function formatLifetime(ns: number): string {
-  if (!Number.isSafeInteger(ns) || ns < 0) return formatDuration(ns);
-  if (ns === 0) return "0s";
-  if (ns < 1e3) return ns + "ns";
-  if (ns < 1e6) return Math.floor(ns / 1e3) + fracDigits(ns % 1e3, 3) + "µs";
-  if (ns < 1e9) return Math.floor(ns / 1e6) + fracDigits(ns % 1e6, 6) + "ms";
+export function appendLifetime(out: ByteBuffer, ns: number): void {
+  if (!Number.isSafeInteger(ns) || ns < 0) return out.text(formatDuration(ns));
+  out.reserve(32);
+  if (ns === 0) return out.put(ZERO_S);
+  if (ns < 1e3) {
+    out.uint(ns);
+    return out.put(UNIT_NS);
+  }
+  if (ns < 1e6) {
+    out.uint(Math.floor(ns / 1e3));
+    appendFrac(out, ns % 1e3, 3);
+    return out.put(UNIT_US);
+  }
+  if (ns < 1e9) {
+    out.uint(Math.floor(ns / 1e6));
+    appendFrac(out, ns % 1e6, 6);
+    return out.put(UNIT_MS);
+  }
   const secs = Math.floor(ns / 1e9);
-  const tail = (secs % 60) + fracDigits(ns - secs * 1e9, 9) + "s";
   const mins = Math.floor(secs / 60);
-  if (mins === 0) return tail;
   const hours = Math.floor(mins / 60);
-  if (hours === 0) return mins + "m" + tail;
-  return hours + "h" + (mins % 60) + "m" + tail;
+  if (hours > 0) {
+    out.uint(hours);
+    out.bytes[out.length++] = 0x68; // h
+  }
+  if (mins > 0) {
+    out.uint(mins % 60);
+    out.bytes[out.length++] = 0x6d; // m
+  }
+  out.uint(secs % 60);
+  appendFrac(out, ns - secs * 1e9, 9);
+  out.put(UNIT_S);
+}
+
+/** {@link appendLifetime} as a string. */
+export function formatLifetime(ns: number): string {
+  const out = new ByteBuffer(32);
+  appendLifetime(out, ns);
+  return new TextDecoder().decode(out.view());
+}
+
+/** A time.Duration value of JSONHandler: integer nanoseconds, appended as bytes. */
+function appendJSONDuration(out: ByteBuffer, ns: number): void {
+  if (!Number.isSafeInteger(ns) || ns < 0) return out.text(durationNs(ns).toString());
+  out.reserve(16);
+  out.uint(ns);
 }
 
 /**
@@ -497,8 +556,11 @@ export interface Encoding {
   key(key: string): string;
   /** A value; strings are quoted as the format needs. */
   value(v: AttrValue): string;
-  /** A time.Duration value from nanoseconds: `1.503s` / `1503000000` (fast for whole ns below 2^53). */
-  duration(ns: number): string;
+  /**
+   * Appends a time.Duration value from nanoseconds: `1.503s` / `1503000000` (fast for whole ns below
+   * 2^53).
+   */
+  appendDuration(out: ByteBuffer, ns: number): void;
   /** One attribute's fragment; a group value is {@link group}. */
   attr(key: string, value: AttrValue | Group): string;
   /** `slog.Group(key, ...)`: ` key.a=1 key.b=2` / `,"key":{"a":1,"b":2}`; nothing when empty. */
@@ -518,7 +580,7 @@ export const TEXT: Encoding = Object.freeze({
   end: "\n",
   key: (key: string) => " " + textKey("", key) + "=",
   value: encodeValue,
-  duration: formatLifetime,
+  appendDuration: appendLifetime,
   attr: encodeAttr,
   group: (key: string, attrs: Group) => textAttr("", key, attrs),
   attrs: encodeAttrs,
@@ -535,7 +597,7 @@ export const JSON_LINES: Encoding = Object.freeze({
   end: "}\n",
   key: (key: string) => "," + jsonString(key) + ":",
   value: jsonValue,
-  duration: (ns: number) => Number.isSafeInteger(ns) ? String(ns === 0 ? 0 : ns) : durationNs(ns).toString(),
+  appendDuration: appendJSONDuration,
   attr: jsonAttr,
   group: (key: string, attrs: Group) => jsonAttr(key, attrs),
   attrs: (attrs: Group) => {

@@ -11,7 +11,10 @@
  * @module
  */
 
-/** How many exited goids to remember per process for telling repeated exits apart. */
+/**
+ * How many exited goids to remember per process for telling repeated exits apart: one slot per goid
+ * modulo this, so (goids being handed out in sequence) the last exits of about as many goroutines.
+ */
 const RECENT_EXITS = 4096;
 
 /** {@link LiveGoroutines.exit} of a goroutine created before gmon attached (stack ids start at 1). */
@@ -79,10 +82,8 @@ class ProcessTable {
   readonly siteLifetimeNs: number[] = [];
   /** NB non-cumulative bucket counts per site. */
   readonly siteBuckets: number[] = [];
-  /** Recent exits: membership, and a ring saying which to forget next. */
-  readonly recent = new Set<number>();
-  readonly recentRing = new Float64Array(RECENT_EXITS);
-  recentNext = 0;
+  /** Recent exits, by goid modulo RECENT_EXITS: a set that forgets without bookkeeping. */
+  readonly recent = new Float64Array(RECENT_EXITS).fill(-1);
 
   constructor(pid: number) {
     this.pid = pid;
@@ -120,10 +121,11 @@ class ProcessTable {
   }
 
   remember(goid: number): void {
-    if (this.recent.size >= RECENT_EXITS) this.recent.delete(this.recentRing[this.recentNext]);
-    this.recent.add(goid);
-    this.recentRing[this.recentNext] = goid;
-    this.recentNext = (this.recentNext + 1) % RECENT_EXITS;
+    this.recent[(goid >>> 0) & (RECENT_EXITS - 1)] = goid;
+  }
+
+  recentlyExited(goid: number): boolean {
+    return this.recent[(goid >>> 0) & (RECENT_EXITS - 1)] === goid;
   }
 }
 
@@ -235,7 +237,7 @@ export class LiveGoroutines {
    * False if that goroutine is already known or just exited.
    */
   adopt(pid: number, goid: number, stackId: number, sinceNs = 0): boolean {
-    if (this.#table(pid).recent.has(goid)) return false;
+    if (this.#table(pid).recentlyExited(goid)) return false;
     return this.#insert(pid, goid, stackId, sinceNs, false);
   }
 
@@ -249,7 +251,7 @@ export class LiveGoroutines {
     const pos = this.#probe(pid, goid);
     const entry = this.#index[pos];
     if (entry === 0) {
-      if (t.recent.has(goid)) return REPEAT;
+      if (t.recentlyExited(goid)) return REPEAT;
       this.preexisting++;
       return PREEXISTING;
     }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { GoroutineRecord } from "../bpf/record.ts";
+import { utf8 } from "../log/bytes.ts";
 import { type Encoding, TEXT } from "../log/slog.ts";
 import type { Frame } from "../target/wasm.ts";
 
@@ -26,6 +27,23 @@ const PROBE_SITE_FRAMES: ReadonlySet<string> = new Set([
   "runtime.systemstack_switch",
 ]);
 
+/** Slots of StackTable's cache of recently interned stacks. */
+const RECENT = 64;
+
+/** A stack as the ring gives it: its PCs as 32-bit words, and the process's load bias. */
+interface RawStack {
+  words: Uint32Array;
+  bias: number;
+  entry: StackEntry;
+}
+
+/** Whether `words` are the `n` frames at `from` in `w`. */
+function same(words: Uint32Array, w: Uint32Array, from: number, n: number): boolean {
+  if (words.length !== 2 * n) return false;
+  for (let i = 0; i < 2 * n; i++) if (words[i] !== w[from + i]) return false;
+  return true;
+}
+
 /** A symbolized, encoded stack. */
 export interface StackEntry {
   id: number;
@@ -42,6 +60,8 @@ export interface StackEntry {
    * `,"stack_id":N,"stack":{"0":"...","K":"..."}` in JSON (no `stack` at all when there are no frames).
    */
   attrs: string;
+  /** {@link StackEntry.attrs} as UTF-8, what lines are assembled from. */
+  attrBytes: Uint8Array;
 }
 
 /** Interns creation stacks from records and fixed stacks from PCs. */
@@ -49,7 +69,8 @@ export class StackTable {
   readonly #symbolize: Symbolizer;
   readonly #enc: Encoding;
   /** Raw stacks by hash of their PCs; collisions resolved by comparing the PCs. */
-  readonly #byHash = new Map<number, { pcs: Float64Array; bias: number; entry: StackEntry }[]>();
+  readonly #byHash = new Map<number, RawStack[]>();
+  readonly #recent: (RawStack | undefined)[] = new Array(RECENT);
   /** Distinct frame lists by their text: raw stacks that differ only in hidden frames share an id. */
   readonly #byText = new Map<string, StackEntry>();
   readonly #pcFrames = new Map<number, string[]>();
@@ -67,27 +88,33 @@ export class StackTable {
    */
   intern(rec: GoroutineRecord, bias: number, firstExact: boolean): StackEntry {
     const n = rec.nframes;
+    const w = rec.words;
+    const from = rec.framesWord;
+    const end = from + 2 * n;
+    // A few stacks make most creations: a small cache, by the first frames' low words, answers them
+    // without hashing the whole stack.
+    const slot = (n > 3 ? w[from + 4] ^ (w[from + 6] << 1) ^ n : n) & (RECENT - 1);
+    const recent = this.#recent[slot];
+    if (recent !== undefined && recent.bias === bias && same(recent.words, w, from, n)) return recent.entry;
     let h = Math.imul(0x811c9dc5 ^ n, 0x01000193) ^ (bias / 4096);
-    for (let i = 0; i < n; i++) {
-      const at = rec.framesAt + i * 8;
-      h = Math.imul(h ^ rec.view.getUint32(at, true), 0x01000193);
-      h = Math.imul(h ^ rec.view.getUint32(at + 4, true), 0x01000193);
-    }
+    for (let i = from; i < end; i++) h = Math.imul(h ^ w[i], 0x01000193);
     let bucket = this.#byHash.get(h);
     if (bucket !== undefined) {
-      outer: for (const cand of bucket) {
-        if (cand.pcs.length !== n || cand.bias !== bias) continue;
-        for (let i = 0; i < n; i++) if (cand.pcs[i] !== rec.frame(i)) continue outer;
+      for (const cand of bucket) {
+        if (cand.bias !== bias || !same(cand.words, w, from, n)) continue;
+        this.#recent[slot] = cand;
         return cand.entry;
       }
     } else {
       bucket = [];
       this.#byHash.set(h, bucket);
     }
-    const pcs = new Float64Array(n);
-    for (let i = 0; i < n; i++) pcs[i] = rec.frame(i);
-    const entry = this.#entryFor(this.#framesOf(pcs.map((pc) => pc - bias), firstExact ? 1 : 0));
-    bucket.push({ pcs, bias, entry });
+    const words = w.slice(from, end);
+    const pcs = Array.from({ length: n }, (_, i) => rec.frame(i) - bias);
+    const entry = this.#entryFor(this.#framesOf(pcs, firstExact ? 1 : 0));
+    const raw = { words, bias, entry };
+    bucket.push(raw);
+    this.#recent[slot] = raw;
     return entry;
   }
 
@@ -149,7 +176,7 @@ export class StackTable {
       const id = this.#entries.length + 1;
       const attrs = this.#enc.attr("stack_id", id) +
         this.#enc.group("stack", frames.map((f, i) => [String(i), f] as const));
-      entry = { id, frames, pcs, attrs };
+      entry = { id, frames, pcs, attrs, attrBytes: utf8(attrs) };
       this.#entries.push(entry);
       this.#byText.set(text, entry);
     }

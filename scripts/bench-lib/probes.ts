@@ -1,0 +1,107 @@
+/**
+ * Probes that scripts/bench attaches from its own process, to measure the kernel side alone: gmon's
+ * BPF program built in variants (the bare trap, the kernel's stack walk) or another object (the
+ * seed's design), at gmon's placements or the seed's. Records are decoded and counted.
+ *
+ * @module
+ */
+import { Probes, type ProbeSpec } from "../../src/bpf/probes.ts";
+import { decodeRecord, GoroutineRecord } from "../../src/bpf/record.ts";
+import type { RecordSink } from "../../src/bpf/ringbuf.ts";
+import { openTarget } from "../../src/target/target.ts";
+
+/**
+ * bpf/gmon.bpf.c built with `defines` (GMON_BENCH_NOP: programs that return at once;
+ * GMON_BENCH_KERNEL_WALK: bpf_get_stack's walk), as scripts/setup builds it.
+ */
+export function bpfVariant(root: string, dir: string, defines: string[]): Uint8Array<ArrayBuffer> {
+  const out = `${dir}/gmon-${defines.join("-") || "plain"}.bpf.o`;
+  const r = new Deno.Command("clang", {
+    args: [
+      "-O2",
+      "-g",
+      "-Wall",
+      "-Werror",
+      "-target",
+      "bpf",
+      "-D__TARGET_ARCH_x86",
+      ...defines.map((d) => `-D${d}`),
+      "-I/usr/include/x86_64-linux-gnu",
+      "-c",
+      `${root}/bpf/gmon.bpf.c`,
+      "-o",
+      out,
+    ],
+  }).outputSync();
+  if (r.code !== 0) throw new Error(`clang ${defines}: ${new TextDecoder().decode(r.stderr)}`);
+  return Deno.readFileSync(out);
+}
+
+/** gmon's own placements for `bin`, each capturing at most `maxFrames` (all when absent). */
+export function gmonSpecs(bin: string, maxFrames?: number): ProbeSpec[] {
+  return openTarget(bin).probes.map((p) => ({ ...p, maxFrames }));
+}
+
+/** The seed's probes for `bin`: entry uretprobe on newproc1, entry uprobe on goexit1, 20 frames. */
+export function seedSpecs(bin: string): ProbeSpec[] {
+  const t = openTarget(bin);
+  const fn = (name: string) => t.image.func(name);
+  const [np, ge] = [fn("runtime.newproc1"), fn("runtime.goexit1")];
+  const common = { goidOffset: t.goidOffset };
+  return [
+    {
+      ...common,
+      what: np.name,
+      program: "gmon_create",
+      offset: np.offset,
+      addr: np.addr,
+      retprobe: true,
+      reg: "rax",
+      index: 0,
+      maxFrames: 20,
+    },
+    {
+      ...common,
+      what: ge.name,
+      program: "gmon_exit",
+      offset: ge.offset,
+      addr: ge.addr,
+      retprobe: false,
+      reg: "r14",
+      index: 1,
+    },
+  ];
+}
+
+/** Probes attached to process `pid` of `bin`, their ring drained every 5 ms. */
+export class InProcessProbes {
+  readonly #probes: Probes;
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #count: RecordSink;
+  #records = 0;
+
+  constructor(bytes: Uint8Array<ArrayBuffer>, bin: string, pid: number, specs: ProbeSpec[]) {
+    this.#probes = Probes.load(bytes, 64 << 20, () => {});
+    try {
+      for (const s of specs) this.#probes.attach(bin, pid, s);
+    } catch (e) {
+      this.#probes.close();
+      throw e;
+    }
+    const rec = new GoroutineRecord();
+    const count = (view: DataView, at: number, len: number) => {
+      if (decodeRecord(view, at, len, rec) === null) this.#records++;
+    };
+    this.#count = count;
+    this.#timer = setInterval(() => this.#probes.ring.drain(count), 5);
+  }
+
+  /** Detaches; returns the records read and lost. */
+  stop(): { events: number; lost: number } {
+    clearInterval(this.#timer);
+    this.#probes.ring.drain(this.#count);
+    const lost = this.#probes.lost();
+    this.#probes.close();
+    return { events: this.#records, lost };
+  }
+}

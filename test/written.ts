@@ -1,0 +1,19 @@
+/**
+ * The text event lines write: a sink backed by a growing buffer, decoded.
+ *
+ * @module
+ */
+import { ByteBuffer } from "../src/log/bytes.ts";
+import type { LineSink } from "../src/log/events.ts";
+
+/** What `write` puts in a line sink, as text. */
+export function written(write: (out: LineSink) => void): string {
+  const b = new ByteBuffer(8);
+  write({
+    room: (n) => {
+      b.reserve(n);
+      return b;
+    },
+  });
+  return new TextDecoder().decode(b.view());
+}
