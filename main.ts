@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "./src/cli.ts";
 import { encoding, Logger } from "./src/log/slog.ts";
-import { LineWriter } from "./src/log/writer.ts";
+import { blockingOut, LineWriter } from "./src/log/writer.ts";
 import { openOutput, type Sink } from "./src/log/output.ts";
 import { dump } from "./src/dump.ts";
 import { trace } from "./src/run.ts";
@@ -19,7 +19,7 @@ async function main(argv: string[]): Promise<number> {
     return parsed.status;
   }
   if (parsed.kind === "version") {
-    const out = new LineWriter(Deno.stdout);
+    const out = new LineWriter(blockingOut(Deno.stdout));
     out.write(versionLine() + "\n");
     out.flush();
     return 0;
@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
       const gone = () => sink!.gone();
       return opts.dump !== null ? await dump(opts, out) : await trace(opts, out, log, gone);
     } finally {
-      out.flush();
+      endOutput(out, opts.output);
     }
   } catch (e) {
     // One line naming the problem; a stack trace is never what a user needs here.
@@ -44,6 +44,22 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     sink?.close();
   }
+}
+
+/** How long the last lines may wait for a slow reader when gmon ends. */
+const FINISH_MS = 2000;
+
+/**
+ * Writes the last lines (waiting a little for a slow reader); lines that could not be written are
+ * said on stderr, where the output is elsewhere: a full disk must not end in silence.
+ */
+function endOutput(out: LineWriter, output: string | null): void {
+  out.finish(FINISH_MS);
+  if (out.droppedTotal === 0) return;
+  const what = out.failure !== null ? out.failure : `${output ?? "the output"}: its reader was too slow`;
+  Deno.stderr.writeSync(
+    new TextEncoder().encode(`gmon: ${out.droppedTotal} lines not written: ${oneLine(what)}\n`),
+  );
 }
 
 /**

@@ -49,6 +49,22 @@ struct {
 /* Records the ring could not take; user space reads and reports it. */
 __u64 lost = 0;
 
+/* gmon's pid namespace, when not the initial one (in a section of its own: the loader sets it). */
+const volatile struct gmon_pidns pidns SEC(".rodata.pidns") = {};
+
+/* The current process as gmon's pid namespace numbers it: a container's gmon sees its container's
+ * pids, not the host's. A process outside that namespace (gmon in a container without the host's pid
+ * namespace cannot see it anyway) keeps its host number. */
+static __always_inline __u32 current_pid(void)
+{
+	if (pidns.ino != 0) {
+		struct bpf_pidns_info ns = {};
+		if (bpf_get_ns_current_pid_tgid(pidns.dev, pidns.ino, &ns, sizeof(ns)) == 0)
+			return ns.tgid;
+	}
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
 /* The g the probe site has in a register: which one, the cookie says (see gmon.h). All three are
  * loaded first: the verifier forbids loads through a ctx pointer the compiler would otherwise select. */
 static __always_inline __u64 g_of(struct pt_regs *ctx, __u64 cookie)
@@ -77,11 +93,11 @@ static __always_inline __u64 goid_of(struct pt_regs *ctx, __u64 cookie)
 static __always_inline void fill(struct gmon_record *rec, __u32 kind, __u64 goid, __u64 cookie)
 {
 	rec->kind = kind;
-	rec->pid = bpf_get_current_pid_tgid() >> 32;
+	rec->pid = current_pid();
 	rec->goid = goid;
 	rec->time_ns = bpf_ktime_get_ns();
 	rec->nframes = 0;
-	rec->flags = ((cookie >> GMON_COOKIE_PROBE_SHIFT) & 0xff) << GMON_FLAGS_PROBE_SHIFT;
+	rec->flags = ((cookie >> GMON_COOKIE_PROBE_SHIFT) & GMON_PROBE_MASK) << GMON_FLAGS_PROBE_SHIFT;
 }
 
 #ifndef GMON_BENCH_KERNEL_WALK
@@ -198,5 +214,41 @@ int gmon_exit(struct pt_regs *ctx)
 	}
 	fill(rec, GMON_EXIT, goid, cookie);
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* A record of a process's life (exec, end): its header alone, no goroutine. */
+static __always_inline void process_event(__u32 kind)
+{
+	struct gmon_record *rec = bpf_ringbuf_reserve(&events, GMON_RECORD_HEADER_SIZE, 0);
+	if (!rec) {
+		__sync_fetch_and_add(&lost, 1);
+		return;
+	}
+	rec->kind = kind;
+	rec->pid = current_pid();
+	rec->goid = 0;
+	rec->time_ns = bpf_ktime_get_ns();
+	rec->nframes = 0;
+	rec->flags = 0;
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
+/* Every exec on the host: a traced process that execs starts over (its goids restart), and one that
+ * execs a Go program may be one to trace (host-wide mode). Execs are rare next to goroutines. */
+SEC("tracepoint/sched/sched_process_exec")
+int gmon_exec(void *ctx)
+{
+	process_event(GMON_EXEC);
+	return 0;
+}
+
+/* A process's end: its main thread (the thread group's leader) exiting. */
+SEC("tracepoint/sched/sched_process_exit")
+int gmon_gone(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)id == (__u32)(id >> 32))
+		process_event(GMON_GONE);
 	return 0;
 }

@@ -1,5 +1,14 @@
 import { assertEquals } from "./assert.ts";
-import { Cookie, decodeRecord, Flags, GoroutineRecord, Kind, Layout, Reg } from "../src/bpf/record.ts";
+import {
+  Cookie,
+  decodeRecord,
+  Flags,
+  GoroutineRecord,
+  Kind,
+  Layout,
+  PidnsLayout,
+  Reg,
+} from "../src/bpf/record.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -16,10 +25,13 @@ Deno.test("record layout: the TS mirror matches bpf/gmon.h as a C compiler lays 
 #define F(f) printf("%zu ", offsetof(struct gmon_record, f))
 int main(void) {
   F(kind); F(pid); F(goid); F(time_ns); F(nframes); F(flags); F(frames);
-  printf("%d %zu %d %d %d %d ", GMON_RECORD_HEADER_SIZE, sizeof(struct gmon_record), GMON_MAX_FRAMES,
-         GMON_CREATE, GMON_EXIT, GMON_TRUNCATED);
-  printf("%d %d %d %d %d %d %d %d\\n", GMON_FLAGS_PROBE_SHIFT, GMON_COOKIE_GOID_MASK, GMON_COOKIE_REG_SHIFT,
-         GMON_COOKIE_PROBE_SHIFT, GMON_COOKIE_FRAMES_SHIFT, GMON_REG_RAX, GMON_REG_RBX, GMON_REG_R14);
+  printf("%d %zu %d %d %d %d %d %d ", GMON_RECORD_HEADER_SIZE, sizeof(struct gmon_record), GMON_MAX_FRAMES,
+         GMON_CREATE, GMON_EXIT, GMON_EXEC, GMON_GONE, GMON_TRUNCATED);
+  printf("%d %d %d %d %d %d %d %d %d ", GMON_FLAGS_PROBE_SHIFT, GMON_PROBE_MASK, GMON_COOKIE_GOID_MASK,
+         GMON_COOKIE_REG_SHIFT, GMON_COOKIE_PROBE_SHIFT, GMON_COOKIE_FRAMES_SHIFT, GMON_REG_RAX, GMON_REG_RBX,
+         GMON_REG_R14);
+  printf("%zu %zu %zu\\n", offsetof(struct gmon_pidns, dev), offsetof(struct gmon_pidns, ino),
+         sizeof(struct gmon_pidns));
   return 0;
 }`,
     );
@@ -42,8 +54,11 @@ int main(void) {
         Layout.maxFrames,
         Kind.Create,
         Kind.Exit,
+        Kind.Exec,
+        Kind.Gone,
         Flags.Truncated,
         Flags.probeShift,
+        Flags.probeMask,
         Cookie.goidMask,
         Cookie.regShift,
         Cookie.probeShift,
@@ -51,6 +66,9 @@ int main(void) {
         Reg.rax,
         Reg.rbx,
         Reg.r14,
+        PidnsLayout.dev,
+        PidnsLayout.ino,
+        PidnsLayout.size,
       ],
     );
   } finally {

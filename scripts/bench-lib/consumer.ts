@@ -16,8 +16,8 @@ import { Probes } from "../../src/bpf/probes.ts";
 import { Layout } from "../../src/bpf/record.ts";
 import { EventLines } from "../../src/log/events.ts";
 import { encoding, type Format } from "../../src/log/slog.ts";
-import { LineWriter, type SyncWriter } from "../../src/log/writer.ts";
-import { RecordConsumer } from "../../src/records.ts";
+import { blockingOut, LineWriter } from "../../src/log/writer.ts";
+import { type ProbeSite, RecordConsumer } from "../../src/trace/records.ts";
 import { LiveGoroutines, siteOf } from "../../src/state/live.ts";
 import { StackTable } from "../../src/symbolize/stacks.ts";
 import { openTarget } from "../../src/target/target.ts";
@@ -76,7 +76,7 @@ export async function capture(
 }
 
 /** Discards what it is given. */
-const NULL_OUT: SyncWriter = { writeSync: (p) => p.length };
+const NULL_OUT = { writeSync: (p: Uint8Array) => p.length };
 
 export interface Mode {
   name: string;
@@ -95,11 +95,17 @@ export function replay(records: Captured, server: string, mode: Mode, times: num
   const file = mode.file === undefined
     ? null
     : Deno.openSync(mode.file, { write: true, create: true, truncate: true });
-  const out = new LineWriter(file ?? NULL_OUT);
-  const consumer = new RecordConsumer({
-    probes: target.probes,
+  const out = new LineWriter(blockingOut(file ?? NULL_OUT));
+  const unknown = stacks.fixed([]);
+  const sites: ProbeSite[] = target.probes.map((spec) => ({
+    spec,
+    key: "",
     stacks,
     biasOf: () => 0,
+    exitStack: spec.program === "gmon_exit" ? stacks.fixed([spec.addr]) : unknown,
+  }));
+  const consumer = new RecordConsumer({
+    site: (i) => sites[i],
     live,
     lines: mode.level === "INFO" ? { format: new EventLines(true, enc), out } : null,
     epochOffsetMs: Date.now(),

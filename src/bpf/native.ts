@@ -20,6 +20,8 @@ const LIBBPF_SYMBOLS = {
     result: "pointer",
   },
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  bpf_program__attach: { parameters: ["pointer"], result: "pointer" },
+  bpf_map__initial_value: { parameters: ["pointer", "buffer"], result: "pointer" },
   libbpf_get_error: { parameters: ["pointer"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -40,6 +42,8 @@ const LIBC_SYMBOLS = {
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
   open64: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   realpath: { parameters: ["buffer", "pointer"], result: "pointer" },
   free: { parameters: ["pointer"], result: "void" },

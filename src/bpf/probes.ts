@@ -6,7 +6,7 @@
  * @module
  */
 import { bpf, c, cstr, errno, strerror } from "./native.ts";
-import { Cookie, Reg } from "./record.ts";
+import { Cookie, Flags, PidnsLayout, Reg } from "./record.ts";
 import { RingReader } from "./ringbuf.ts";
 
 /** The BPF programs in bpf/gmon.bpf.c. */
@@ -37,7 +37,8 @@ export interface ProbeSpec {
 /** The attach cookie the BPF program decodes (bpf/gmon.h GMON_COOKIE_*). */
 export function cookieOf(spec: ProbeSpec): number {
   return (spec.goidOffset & Cookie.goidMask) + Reg[spec.reg] * 2 ** Cookie.regShift +
-    (spec.index & 0xff) * 2 ** Cookie.probeShift + ((spec.maxFrames ?? 0) & 0xff) * 2 ** Cookie.framesShift;
+    ((spec.maxFrames ?? 0) & 0xff) * 2 ** Cookie.framesShift +
+    (spec.index & Flags.probeMask) * 2 ** Cookie.probeShift;
 }
 
 /** Where libbpf's own messages go. */
@@ -66,6 +67,21 @@ function routeLibbpfLog(log: LibbpfLog): void {
   bpf().libbpf_set_print(cb.pointer);
 }
 
+/** Writes gmon's pid namespace into the object's .rodata.pidns before load (struct gmon_pidns). */
+function setPidns(obj: Deno.PointerObject, pidns: { dev: number; ino: number }): void {
+  const lib = bpf();
+  const map = lib.bpf_object__find_map_by_name(obj, cstr(".rodata.pidns"));
+  if (map === null) throw new Error("BPF object has no .rodata.pidns");
+  const size = new BigUint64Array(1);
+  const p = lib.bpf_map__initial_value(map, new Uint8Array(size.buffer));
+  if (p === null || size[0] < BigInt(PidnsLayout.size)) {
+    throw new Error(".rodata.pidns has no room for gmon_pidns");
+  }
+  const v = new DataView(Deno.UnsafePointerView.getArrayBuffer(p, PidnsLayout.size));
+  v.setBigUint64(PidnsLayout.dev, BigInt(pidns.dev), true);
+  v.setBigUint64(PidnsLayout.ino, BigInt(pidns.ino), true);
+}
+
 /** A loaded gmon BPF object and the links attached from it. */
 export class Probes {
   #obj: Deno.PointerObject | null;
@@ -86,7 +102,12 @@ export class Probes {
    * Opens and loads the object in `bytes` with a ring of `ringBytes` (a power-of-two multiple of the
    * page size). Throws a one-line error; on failure nothing stays loaded.
    */
-  static load(bytes: Uint8Array<ArrayBuffer>, ringBytes: number, log: LibbpfLog): Probes {
+  static load(
+    bytes: Uint8Array<ArrayBuffer>,
+    ringBytes: number,
+    log: LibbpfLog,
+    pidns: { dev: number; ino: number } | null = null,
+  ): Probes {
     routeLibbpfLog(log);
     const lib = bpf();
     const obj = lib.bpf_object__open_mem(bytes, BigInt(bytes.length), null);
@@ -99,6 +120,7 @@ export class Probes {
       if (lib.bpf_map__set_max_entries(events, ringBytes) !== 0) {
         throw new Error(`size ring buffer to ${ringBytes} bytes: ${strerror(errno())}`);
       }
+      if (pidns !== null) setPidns(obj, pidns);
       const err = -lib.bpf_object__load(obj);
       if (err !== 0) {
         if (err === EPERM) {
@@ -123,8 +145,11 @@ export class Probes {
     }
   }
 
-  /** Attaches `spec` to the executable at `path`, for process `pid` only or (-1) for every process. */
-  attach(path: string, pid: number, spec: ProbeSpec): void {
+  /**
+   * Attaches `spec` to the executable at `path`, for process `pid` only or (-1) for every process;
+   * returns the link, for {@link Probes.detach}.
+   */
+  attach(path: string, pid: number, spec: ProbeSpec): Deno.PointerObject {
     if (this.#obj === null) throw new Error("probes are closed");
     const lib = bpf();
     const prog = lib.bpf_object__find_program_by_name(this.#obj, cstr(spec.program));
@@ -148,6 +173,33 @@ export class Probes {
       throw new Error(`attach ${spec.retprobe ? "uretprobe" : "uprobe"} ${spec.what}: ${why}`);
     }
     this.#links.push(link);
+    return link;
+  }
+
+  /** Detaches one link made by {@link Probes.attach}: the kernel takes its breakpoints out. */
+  detach(link: Deno.PointerObject): void {
+    const i = this.#links.indexOf(link);
+    if (i < 0) return;
+    this.#links.splice(i, 1);
+    bpf().bpf_link__destroy(link);
+  }
+
+  /**
+   * Attaches the process-life tracepoints (every exec and every process's end on the host), whose
+   * records say when a traced process starts over or ends, and which new programs start.
+   */
+  watchProcesses(): void {
+    if (this.#obj === null) throw new Error("probes are closed");
+    const lib = bpf();
+    for (const name of ["gmon_exec", "gmon_gone"]) {
+      const prog = lib.bpf_object__find_program_by_name(this.#obj, cstr(name));
+      if (prog === null) throw new Error(`BPF object has no program ${name}`);
+      const link = lib.bpf_program__attach(prog);
+      if (link === null || lib.libbpf_get_error(link) !== 0n) {
+        throw new Error(`attach tracepoint ${name}: ${strerror(errno())}`);
+      }
+      this.#links.push(link);
+    }
   }
 
   /** The mapped ring buffer. */

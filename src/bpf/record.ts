@@ -6,12 +6,15 @@
  */
 
 /** enum gmon_kind */
-export const Kind = { Create: 1, Exit: 2 } as const;
-/** enum gmon_flags, and where flags carry the writing probe's index. */
-export const Flags = { Truncated: 1, probeShift: 8 } as const;
+export const Kind = { Create: 1, Exit: 2, Exec: 3, Gone: 4 } as const;
+/** enum gmon_flags, and where flags carry the writing probe's index (GMON_PROBE_MASK wide). */
+export const Flags = { Truncated: 1, probeShift: 8, probeMask: 0xffff } as const;
 
 /** The attach cookie's fields (GMON_COOKIE_*). */
-export const Cookie = { goidMask: 0xffff, regShift: 16, probeShift: 20, framesShift: 28 } as const;
+export const Cookie = { goidMask: 0xffff, regShift: 16, framesShift: 28, probeShift: 36 } as const;
+
+/** struct gmon_pidns: gmon's pid namespace, as the loader writes it into .rodata.pidns. */
+export const PidnsLayout = { dev: 0, ino: 8, size: 16 } as const;
 
 /** enum gmon_reg: the register a probe site holds the g in. */
 export const Reg = { rax: 0, rbx: 1, r14: 2 } as const;
@@ -79,7 +82,7 @@ export function decodeRecord(view: DataView, at: number, len: number, out: Gorou
   out.nframes = w[i + 6];
   out.flags = w[i + 7];
   out.framesWord = i + Layout.frames / 4;
-  if (out.kind !== Kind.Create && out.kind !== Kind.Exit) return `record of unknown kind ${out.kind}`;
+  if (out.kind < Kind.Create || out.kind > Kind.Gone) return `record of unknown kind ${out.kind}`;
   if (out.nframes > Layout.maxFrames || Layout.headerSize + out.nframes * 8 > len) {
     return `record claims ${out.nframes} frames in ${len} bytes`;
   }

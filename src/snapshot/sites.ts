@@ -17,16 +17,16 @@ function blockedAt(g: Goroutine): string {
   return f === undefined ? "?" : `${f.func} at ${f.file}:${f.line}`;
 }
 
-/** `readings` grouped by process and creation site (named from each goroutine's go statement). */
+/** `readings` grouped by process and creation site (named from each goroutine's go statement, which only its process's executable can place). */
 export function bySite(
   readings: readonly Reading[],
-  siteOfGopc: (gopc: number) => string,
+  siteOfGopc: (pid: number, gopc: number) => string,
   takenNs: number,
 ): Snapshot {
   const sites = new Map<string, { goroutines: number; leaked: number; blocked: Map<string, BlockedGroup> }>();
   for (const { snapshot, leaked } of readings) {
     for (const g of snapshot.goroutines) {
-      const key = `${snapshot.pid} ${siteOfGopc(g.gopc)}`;
+      const key = `${snapshot.pid} ${siteOfGopc(snapshot.pid, g.gopc)}`;
       let s = sites.get(key);
       if (s === undefined) {
         s = { goroutines: 0, leaked: 0, blocked: new Map() };

@@ -20,12 +20,17 @@ export interface Reading {
   leaked: ReadonlyMap<number, LeakVerdict>;
 }
 
-/** Where readings come from: the reader, each process's load bias, and which processes to read. */
-export interface Sources {
+/** How to read one process: its executable's reader and segments, and its load bias. */
+export interface ProcessSource {
   reader: SnapshotReader;
   segments: readonly Segment[];
-  /** The load bias of a process, null when it is gone. */
-  biasOf(pid: number): number | null;
+  bias: number;
+}
+
+/** Where readings come from: which processes to read now, and how. */
+export interface Sources {
+  /** How to read process `pid`; null when it can't be (gone, or its executable's layout unknown). */
+  sourceOf(pid: number): ProcessSource | null;
   /** The processes to read now. */
   pids(): number[];
   leakAfterNs: number;
@@ -71,7 +76,7 @@ export class LiveSnapshots {
   /** Reads the channels `goroutines` of the reading of process `pid` wait on (see SnapshotReader.channels). */
   channels(pid: number, goroutines: readonly Goroutine[]): void {
     try {
-      this.#src.reader.channels(pid, goroutines);
+      this.#src.sourceOf(pid)?.reader.channels(pid, goroutines);
     } catch { /* the process is gone: no channels to tell */ }
   }
 
@@ -90,10 +95,10 @@ export class LiveSnapshots {
     const readings: Reading[] = [];
     const pids = this.#src.pids();
     for (const pid of pids) {
-      const bias = this.#src.biasOf(pid);
-      if (bias === null) continue;
+      const src = this.#src.sourceOf(pid);
+      if (src === null) continue;
       try {
-        readings.push(this.#judge(await this.#src.reader.read(pid, bias), bias));
+        readings.push(this.#judge(await src.reader.read(pid, src.bias), src));
       } catch {
         this.failures++;
       }
@@ -103,14 +108,14 @@ export class LiveSnapshots {
     return readings;
   }
 
-  #judge(snapshot: Snapshot, bias: number): Reading {
+  #judge(snapshot: Snapshot, src: ProcessSource): Reading {
     let watch = this.#watches.get(snapshot.pid);
     if (watch === undefined) {
       watch = new LeakWatch();
       this.#watches.set(snapshot.pid, watch);
     }
     watch.observe(snapshot.goroutines, snapshot.startNs);
-    return judge(watch, snapshot, this.#src.reader, this.#src.segments, bias, this.#src.leakAfterNs);
+    return judge(watch, snapshot, src.reader, src.segments, src.bias, this.#src.leakAfterNs);
   }
 }
 

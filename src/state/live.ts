@@ -291,6 +291,11 @@ export class LiveGoroutines {
     return this.#live;
   }
 
+  /** Whether process `pid` has state here (seen and not dropped). */
+  has(pid: number): boolean {
+    return this.#byPid.has(pid);
+  }
+
   /** Pids seen so far and not dropped. */
   pids(): number[] {
     return [...this.#byPid.keys()];

@@ -18,13 +18,14 @@ export interface FileIdentity {
 /** Computes and caches each process's bias for one executable. */
 export class LoadBiases {
   readonly #pie: boolean;
-  readonly #file: FileIdentity;
+  /** The executable, as /proc/PID/maps names it. */
+  readonly file: FileIdentity;
   readonly #segments: readonly Segment[];
   readonly #byPid = new Map<number, number>();
 
   constructor(pie: boolean, file: FileIdentity, segments: readonly Segment[]) {
     this.#pie = pie;
-    this.#file = file;
+    this.file = file;
     this.#segments = segments;
   }
 
@@ -39,7 +40,7 @@ export class LoadBiases {
     const maps = readMaps(pid);
     if (maps === null) return null;
     for (const m of maps) {
-      if (m.inode !== this.#file.ino || m.dev !== this.#file.dev) continue;
+      if (m.inode !== this.file.ino || m.dev !== this.file.dev) continue;
       // The segment whose file bytes this mapping starts in: its link-time address for that offset.
       const seg = this.#segments.find((s) =>
         s.offset <= m.offset && m.offset < s.offset + Math.max(s.filesz, 1)

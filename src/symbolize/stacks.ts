@@ -64,6 +64,31 @@ export interface StackEntry {
   attrBytes: Uint8Array;
 }
 
+/**
+ * Stack ids shared by the stack tables of several executables (one per executable: their PCs mean
+ * different things), so that an id names one stack whichever table made it.
+ */
+export class StackRegistry {
+  readonly #entries: StackEntry[] = [];
+
+  /** The entry made by `make` under the next id. */
+  add(make: (id: number) => StackEntry): StackEntry {
+    const entry = make(this.#entries.length + 1);
+    this.#entries.push(entry);
+    return entry;
+  }
+
+  /** The stack with this id. */
+  get(id: number): StackEntry | undefined {
+    return this.#entries[id - 1];
+  }
+
+  /** Every stack so far, by id - 1. */
+  get entries(): readonly StackEntry[] {
+    return this.#entries;
+  }
+}
+
 /** Interns creation stacks from records and fixed stacks from PCs. */
 export class StackTable {
   readonly #symbolize: Symbolizer;
@@ -74,12 +99,16 @@ export class StackTable {
   /** Distinct frame lists by their text: raw stacks that differ only in hidden frames share an id. */
   readonly #byText = new Map<string, StackEntry>();
   readonly #pcFrames = new Map<number, string[]>();
-  readonly #entries: StackEntry[] = [];
+  readonly #registry: StackRegistry;
 
-  /** `enc`: the format {@link StackEntry.attrs} are encoded in (that of the event lines). */
-  constructor(symbolize: Symbolizer, enc: Encoding = TEXT) {
+  /**
+   * `enc`: the format {@link StackEntry.attrs} are encoded in (that of the event lines); `registry`:
+   * where ids come from, shared with the other executables' tables.
+   */
+  constructor(symbolize: Symbolizer, enc: Encoding = TEXT, registry: StackRegistry = new StackRegistry()) {
     this.#symbolize = symbolize;
     this.#enc = enc;
+    this.#registry = registry;
   }
 
   /**
@@ -131,9 +160,9 @@ export class StackTable {
     return this.#entryFor(this.#framesOf(pcs, pcs.length));
   }
 
-  /** Every stack interned so far, by id - 1. */
+  /** Every stack interned so far (by any table sharing the registry), by id - 1. */
   get entries(): readonly StackEntry[] {
-    return this.#entries;
+    return this.#registry.entries;
   }
 
   /** Frames of `pcs`, of which the first `exact` are instruction addresses and the rest returns. */
@@ -173,11 +202,11 @@ export class StackTable {
     const text = frames.join("\n");
     let entry = this.#byText.get(text);
     if (entry === undefined) {
-      const id = this.#entries.length + 1;
-      const attrs = this.#enc.attr("stack_id", id) +
-        this.#enc.group("stack", frames.map((f, i) => [String(i), f] as const));
-      entry = { id, frames, pcs, attrs, attrBytes: utf8(attrs) };
-      this.#entries.push(entry);
+      entry = this.#registry.add((id) => {
+        const attrs = this.#enc.attr("stack_id", id) +
+          this.#enc.group("stack", frames.map((f, i) => [String(i), f] as const));
+        return { id, frames, pcs, attrs, attrBytes: utf8(attrs) };
+      });
       this.#byText.set(text, entry);
     }
     return entry;

@@ -42,8 +42,11 @@ export type DeployEvent =
   | { kind: "written"; id: string }
   /** Something is about to run it: answered (allowed) after the handler returns. */
   | { kind: "exec"; id: string; pid: number }
-  /** A file appeared under the watched path's name (a rename or a new file): maybe a new inode. */
-  | { kind: "replaced"; path: string };
+  /**
+   * A file appeared under the watched path's name (a rename or a new file): maybe a new inode.
+   * `complete`: renamed there or closed by its writer (not just created, possibly still empty).
+   */
+  | { kind: "replaced"; path: string; complete: boolean };
 
 /** Watches executables (by path, marked on their inode) and their directories. */
 export class DeployWatch {
@@ -132,12 +135,15 @@ export class DeployWatch {
       const v = new DataView(this.#buf.buffer, 0, n);
       for (let at = 0; at + 16 <= n;) {
         const wd = v.getInt32(at, true);
+        const mask = v.getUint32(at + 4, true);
         const len = v.getUint32(at + 12, true);
         const raw = this.#buf.subarray(at + 16, at + 16 + len);
         const end = raw.indexOf(0);
         const name = new TextDecoder().decode(end < 0 ? raw : raw.subarray(0, end));
         const entry = this.#dirs.get(wd);
-        if (entry?.names.has(name)) handle({ kind: "replaced", path: `${entry.dir}/${name}` });
+        if (entry?.names.has(name)) {
+          handle({ kind: "replaced", path: `${entry.dir}/${name}`, complete: (mask & IN_CREATE) === 0 });
+        }
         at += 16 + len;
       }
     }

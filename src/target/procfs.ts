@@ -6,6 +6,7 @@
  */
 import { c, cstr, errno, strerror } from "../bpf/native.ts";
 import type { FileIdentity } from "../symbolize/bias.ts";
+import { statPath } from "./files.ts";
 
 const ENOENT = 2;
 const ESRCH = 3;
@@ -134,4 +135,21 @@ export function listProc(): string[] {
     c().closedir(dir);
   }
   return out;
+}
+
+/** The inode of the initial pid namespace (PROC_PID_INIT_INO): gmon runs on the host's pids. */
+const INIT_PID_NS_INO = 0xeffffffc;
+
+/**
+ * gmon's own pid namespace as the kernel names it inside (its nsfs device as a kernel dev_t, and inode),
+ * or null in the host's: in a container without the host's pids, the probes must number processes as
+ * gmon's /proc does.
+ */
+export function ownPidNamespace(): { dev: number; ino: number } | null {
+  const st = statPath("/proc/self/ns/pid");
+  if (st.ino === INIT_PID_NS_INO) return null;
+  // stat's encoding (major in bits 8-19, minor in 0-7 and 20-31) to the kernel's MKDEV (major << 20).
+  const major = (st.dev >>> 8) & 0xfff;
+  const minor = (st.dev & 0xff) | ((st.dev >>> 12) & 0xfff00);
+  return { dev: major * 2 ** 20 + minor, ino: st.ino };
 }
