@@ -60,15 +60,25 @@ export class EventLines {
   readonly #exited: (Template | undefined)[] = [];
   /** ` pid=N` and the line's end for one pid (`#pid`); the end alone when pids aren't shown. */
   #pid = -1;
+  /** Labels after the pid (host-wide mode: the process's executable and container). */
+  readonly #labels: (pid: number) => readonly (readonly [string, string])[];
   #pidEnd = new Uint8Array(0);
+  /** Each process's line end, made once. */
+  readonly #ends = new Map<number, Uint8Array<ArrayBuffer>>();
 
   /**
    * `showPid`: add `pid=` to each line (when gmon is not limited to one process). `enc`: the format; its
-   * stacks' {@link StackEntry.attrBytes} must come from a StackTable with the same encoding.
+   * stacks' {@link StackEntry.attrBytes} must come from a StackTable with the same encoding. `labels`:
+   * more attributes of a process, after its pid.
    */
-  constructor(showPid: boolean, enc: Encoding = TEXT) {
+  constructor(
+    showPid: boolean,
+    enc: Encoding = TEXT,
+    labels: (pid: number) => readonly (readonly [string, string])[] = () => [],
+  ) {
     this.#enc = enc;
     this.#showPid = showPid;
+    this.#labels = labels;
     this.#truncated = enc.attr("stack_truncated", true);
   }
 
@@ -121,7 +131,7 @@ export class EventLines {
       this.#exited[slot] = t;
     }
     if (pid !== this.#pid) this.#setPid(pid);
-    const b = out.room(t.bytes.length + TAIL_ROOM);
+    const b = out.room(t.bytes.length + TAIL_ROOM + this.#pidEnd.length);
     const at = b.length;
     b.put(t.bytes);
     b.uintAt(at + t.headLength, goid, n);
@@ -161,9 +171,23 @@ export class EventLines {
   }
 
   #setPid(pid: number): void {
-    const enc = this.#enc;
     this.#pid = pid;
-    this.#pidEnd = utf8((this.#showPid ? enc.key("pid") + pid : "") + enc.end);
+    let end = this.#ends.get(pid);
+    if (end === undefined) {
+      const enc = this.#enc;
+      const labels = this.#labels(pid).map(([k, v]) => enc.attr(k, v)).join("");
+      end = utf8((this.#showPid ? enc.key("pid") + pid : "") + labels + enc.end);
+      // Bounded: the processes of a host, but pids are reused and labels change with an exec.
+      if (this.#ends.size >= 1024) this.#ends.clear();
+      this.#ends.set(pid, end);
+    }
+    this.#pidEnd = end;
+  }
+
+  /** A process's labels changed (it exec'd, or ended and its pid may come back). */
+  forget(pid: number): void {
+    this.#ends.delete(pid);
+    if (pid === this.#pid) this.#pid = -1;
   }
 
   /** Events come in bursts within one millisecond: format each millisecond's heads once. */
