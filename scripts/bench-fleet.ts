@@ -2,7 +2,8 @@
  * scripts/bench-fleet: what one host-wide gmon (-all) costs in memory as it traces more processes
  * and more distinct executables. For each case it starts P processes of E executables (copies of
  * test/fixtures/leaker, each with 20 goroutines leaked and parked), starts gmon -all limited to them
- * (-exe), waits until it traces all P, then reads gmon's RSS (VmRSS) and peak (VmHWM) from /proc.
+ * (-exe), waits until it traces all P and 12 s more, then reads its memory from /proc: VmRSS, its anonymous
+ * part (gmon's own) and shared part (Deno's binary, the ring buffer), and the peak (VmHWM).
  * The first case traces none: gmon's own floor. Cases run one after another, each with a fresh gmon.
  *
  * Usage: scripts/bench-fleet [--procs 50] [--exes 1,5,10]
@@ -26,35 +27,50 @@ function build(dir: string): string {
 }
 
 /** VmRSS and VmHWM of `pid`, MB. */
-function memory(pid: number): { rss: number; hwm: number } {
+interface Memory {
+  rss: number;
+  /** gmon's own: its heaps, the WASM module's memory. */
+  anon: number;
+  /** Shared: Deno's binary as mapped, and the BPF ring buffer (the kernel's memory, mapped once). */
+  file: number;
+  hwm: number;
+}
+
+/** VmRSS, its anonymous and file parts, and VmHWM of `pid`, MB. */
+function memory(pid: number): Memory {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)![1]);
-  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)![1]) / 1024;
+  return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem"), hwm: kb("VmHWM") };
 }
 
 /** The pid of the deno process behind scripts/gmon (it execs deno: the same pid). */
-async function measure(tag: string, procs: number): Promise<{ rss: number; hwm: number; traced: number }> {
+async function measure(tag: string, procs: number): Promise<Memory> {
+  // INFO: msg=attached (what it traces) is an INFO line, on stdout; the lines after it are drained unread.
   const gmon = new Deno.Command(`${root}/scripts/gmon`, {
-    args: ["-all", "-exe", `*${tag}*`, "-level", "WARN"],
-    stdout: "null",
-    stderr: "piped",
+    args: ["-all", "-exe", `*${tag}*`],
+    stdout: "piped",
+    stderr: "inherit",
   }).spawn();
-  const stderr = gmon.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const lines = gmon.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  while (!text.includes("msg=attached")) {
-    const { value, done } = await stderr.read();
+  while (!/msg=attached.*\n/.test(text)) {
+    const { value, done } = await lines.read();
     if (done) throw new Error(`gmon ended: ${text}`);
     text += value;
   }
+  const drain = (async () => {
+    while (!(await lines.read()).done) { /* unread */ }
+  })();
   const traced = Number(/ processes=(\d+)/.exec(text)![1]);
   if (traced !== procs) throw new Error(`gmon traces ${traced} processes, not ${procs}: ${text}`);
-  // Settle: the first readings of goroutines (adoption) are done; the heap has had a GC or two.
-  await new Promise((r) => setTimeout(r, 3000));
+  // Settle: the first readings of goroutines (adoption) are done, the heap has had a GC or two and
+  // gmon has given what they freed back to the kernel (every 10 s).
+  await new Promise((r) => setTimeout(r, 12_000));
   const m = memory(gmon.pid);
   gmon.kill("SIGINT");
   await gmon.status;
-  await stderr.cancel();
-  return { ...m, traced };
+  await drain;
+  return m;
 }
 
 async function fleetCase(bin: string, dir: string, procs: number, exes: number) {
@@ -92,20 +108,23 @@ const up = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" 
 console.log(
   `gmon -all memory (load average ${up}); leaker is ${(Deno.statSync(bin).size / 2 ** 20).toFixed(1)} MB`,
 );
-console.log("processes  executables  VmRSS MB  VmHWM MB");
+console.log("processes  executables  VmRSS MB  anonymous MB  shared MB  VmHWM MB");
+const row = (p: number, e: number, m: Memory, note = "") =>
+  console.log(
+    [
+      String(p).padStart(9),
+      String(e).padStart(11),
+      m.rss.toFixed(1).padStart(8),
+      m.anon.toFixed(1).padStart(12),
+      m.file.toFixed(1).padStart(9),
+      m.hwm.toFixed(1).padStart(8),
+    ].join("  ") + note,
+  );
 const floor = await measure("bfleet-none", 0);
-console.log(
-  `${"0".padStart(9)}  ${"0".padStart(11)}  ${floor.rss.toFixed(1).padStart(8)}  ${
-    floor.hwm.toFixed(1).padStart(8)
-  }`,
-);
+row(0, 0, floor);
+row(1, 1, await fleetCase(bin, dir, 1, 1));
 for (const exes of values.exes.split(",").map(Number)) {
   const m = await fleetCase(bin, dir, procs, exes);
-  const per = (m.rss - floor.rss) / exes;
-  console.log(
-    `${String(procs).padStart(9)}  ${String(exes).padStart(11)}  ${m.rss.toFixed(1).padStart(8)}  ${
-      m.hwm.toFixed(1).padStart(8)
-    }   (+${per.toFixed(1)} MB per executable over the floor)`,
-  );
+  row(procs, exes, m, `   (+${((m.anon - floor.anon) / exes).toFixed(1)} MB anonymous per executable)`);
 }
 Deno.removeSync(dir, { recursive: true });

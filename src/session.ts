@@ -8,7 +8,7 @@
 import { bpfObject } from "./assets.ts";
 import { PollPacer } from "./bpf/pacer.ts";
 import { Probes } from "./bpf/probes.ts";
-import { monotonicToEpochMs, raiseFileLimit } from "./bpf/native.ts";
+import { monotonicToEpochMs, raiseFileLimit, releaseFreeMemory } from "./bpf/native.ts";
 import type { Options } from "./cli.ts";
 import { type Endpoint, serve } from "./endpoint/http.ts";
 import { EventLines } from "./log/events.ts";
@@ -38,6 +38,8 @@ import { Fleet } from "./trace/fleet.ts";
 const RING_BYTES = 32 << 20;
 /** How often to look for lost records and exited processes. */
 const HOUSEKEEPING_MS = 250;
+/** How often memory freed since is given back to the kernel (see releaseFreeMemory). */
+const RELEASE_MS = 10_000;
 
 /** A tracing session. */
 export class Session {
@@ -305,6 +307,7 @@ export class Session {
     return new Promise<number>((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       let lastHousekeeping = Date.now();
+      let lastRelease = lastHousekeeping;
       let lastReport = lastHousekeeping;
       let stopping = false;
       let status = 0;
@@ -317,6 +320,10 @@ export class Session {
         if (now - lastHousekeeping >= HOUSEKEEPING_MS) {
           lastHousekeeping = now;
           this.#housekeeping(outputGone);
+        }
+        if (now - lastRelease >= RELEASE_MS) {
+          lastRelease = now;
+          releaseFreeMemory();
         }
         if (now - lastReport >= reportMs) {
           lastReport = now;

@@ -154,7 +154,7 @@ function progHolders(): Map<string, number[]> {
 
 /**
  * A gmon (or a tool loading gmon's programs, like a benchmark) of another checkout: another worktree's
- * tests and benchmarks may run beside these. Ours run this checkout's Deno or name its files, or, in
+ * tests and benchmarks may run beside these. Ours run a script of this checkout, or, in
  * the single file's pass, run from GMON_BIN or from its copy unpacked under this run's HOME; any other
  * Deno or gmon is another's. Anything else holding gmon's programs counts as ours.
  */
@@ -163,10 +163,11 @@ function othersGmon(pid: number): boolean {
     const cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
     const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
     const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").slice(1);
-    const paths = [
-      exe,
-      ...args.filter((a) => a !== "" && !a.startsWith("-")).map((a) => a.startsWith("/") ? a : `${cwd}/${a}`),
-    ];
+    // The script run tells the checkout, not the Deno running it (a checkout may share another's tools).
+    const scripts = args.filter((a) => a !== "" && !a.startsWith("-")).map((a) =>
+      a.startsWith("/") ? a : `${cwd}/${a}`
+    );
+    const paths = scripts.length > 0 ? scripts : [exe];
     const home = Deno.env.get("HOME");
     const single = Deno.env.get("GMON_BIN") !== undefined;
     const ours = (p: string) =>

@@ -58,6 +58,7 @@ const LIBC_SYMBOLS = {
   readdir: { parameters: ["pointer"], result: "pointer" },
   closedir: { parameters: ["pointer"], result: "i32" },
   geteuid: { parameters: [], result: "u32" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
   // (pid, local iovecs, count, remote iovecs, count, flags): reads another process's memory without
   // stopping it (gmon's snapshot of goroutines).
   process_vm_readv: { parameters: ["i32", "buffer", "usize", "buffer", "usize", "usize"], result: "isize" },
@@ -114,6 +115,16 @@ export function libbpfVersion(): string | null {
 export function c(): Libc {
   libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
   return libc;
+}
+
+/**
+ * Gives the memory malloc holds free back to the kernel. The buffers of a burst of work (reading the
+ * goroutines of fifty processes found at once) are freed by V8's collector in pieces, and glibc keeps
+ * what it freed in its arenas (its threshold for trimming grows with the sizes it has seen): without
+ * this, a host agent would carry its busiest minute's memory for much longer.
+ */
+export function releaseFreeMemory(): void {
+  c().malloc_trim(0n);
 }
 
 /** errno of the calling thread, read right after a failed call. */
