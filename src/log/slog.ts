@@ -565,6 +565,11 @@ export interface Encoding {
   attr(key: string, value: AttrValue | Group): string;
   /** `slog.Group(key, ...)`: ` key.a=1 key.b=2` / `,"key":{"a":1,"b":2}`; nothing when empty. */
   group(key: string, attrs: Group): string;
+  /**
+   * {@link group} of members whose values are already encoded by {@link value}: a value met on many
+   * lines (a frame of many stacks) is encoded once.
+   */
+  encodedGroup(key: string, members: readonly (readonly [string, string])[]): string;
   /** Fragments of a list of attributes, concatenated. */
   attrs(attrs: Group): string;
   /** One complete line, newline included, from an encoded time and encoded attributes. */
@@ -583,6 +588,11 @@ export const TEXT: Encoding = Object.freeze({
   appendDuration: appendLifetime,
   attr: encodeAttr,
   group: (key: string, attrs: Group) => textAttr("", key, attrs),
+  encodedGroup: (key: string, members: readonly (readonly [string, string])[]) => {
+    let out = "";
+    for (const [k, v] of members) out += " " + textKey(key + ".", k) + "=" + v;
+    return out;
+  },
   attrs: encodeAttrs,
   line: (time: string, level: Level, msg: string, encodedAttrs: string) =>
     "time=" + time + " level=" + level + " msg=" + encodeString(msg) + encodedAttrs + "\n",
@@ -600,6 +610,12 @@ export const JSON_LINES: Encoding = Object.freeze({
   appendDuration: appendJSONDuration,
   attr: jsonAttr,
   group: (key: string, attrs: Group) => jsonAttr(key, attrs),
+  encodedGroup: (key: string, members: readonly (readonly [string, string])[]) => {
+    if (members.length === 0) return "";
+    let inner = "";
+    for (const [k, v] of members) inner += "," + jsonString(k) + ":" + v;
+    return "," + jsonString(key) + ":{" + inner.slice(1) + "}";
+  },
   attrs: (attrs: Group) => {
     let out = "";
     for (const [k, v] of attrs) out += jsonAttr(k, v);
