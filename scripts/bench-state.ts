@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { LiveGoroutines } from "../src/state/live.ts";
-import { stacksSection, type StacksMode, stacksWorker } from "./bench-lib/stacks.ts";
+import { type StacksMode, stacksSection, stacksWorker } from "./bench-lib/stacks.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc (scripts/bench-state does)");
@@ -38,7 +38,9 @@ const only = new Set(values.only.split(","));
 if (only.has("live")) liveSection(Number(positionals[0] ?? 1_000_000));
 if (only.has("stacks")) {
   const checkouts = [{ name: "this", dir: root }];
-  if (values.baseline !== undefined) checkouts.unshift({ name: "baseline", dir: values.baseline.replace(/\/$/, "") });
+  if (values.baseline !== undefined) {
+    checkouts.unshift({ name: "baseline", dir: values.baseline.replace(/\/$/, "") });
+  }
   await stacksSection(new URL(import.meta.url).pathname, checkouts, STACKS, Number(values.runs));
 }
 

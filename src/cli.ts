@@ -37,6 +37,12 @@ export interface Options {
   dump: "goroutine" | "goroutineleak" | null;
   /** How long a goroutine must stay blocked at one place to be judged leaked, ns. */
   leakAfterNs: number;
+  /** Host-wide mode: every Go program on the host, those started later too. */
+  all: boolean;
+  /** In host-wide mode, only executables whose path matches this glob; null: any. */
+  exeGlob: string | null;
+  /** In host-wide mode, only processes in containers whose id starts with this; null: any process. */
+  container: string | null;
 }
 
 /** Result of {@link parseArgs}: options, or what a Go program would print before exiting. */
@@ -63,6 +69,24 @@ export const FLAGS: readonly FlagDef[] = [
     type: "string",
     usage:
       "path to the Go executable to trace (required unless -pid or a program to launch follows the flags)",
+    default: "",
+  },
+  {
+    name: "all",
+    type: "bool",
+    usage: "trace every Go program on the host, in containers too, those started later as well",
+    default: "false",
+  },
+  {
+    name: "exe",
+    type: "string",
+    usage: "with -all, only executables whose path (as their process sees it) matches `glob` (* ? [...])",
+    default: "",
+  },
+  {
+    name: "container",
+    type: "string",
+    usage: "with -all, only processes in a container whose `id` starts with this",
     default: "",
   },
   {
@@ -445,9 +469,27 @@ export const OptionsSchema = z.object({
   leakAfterNs: z.bigint().refine((v) => v > 0n, {
     error: (iss) => `invalid -leak-after ${formatDuration(iss.input as bigint)}: must be positive`,
   }).transform((v) => Number(v)),
-}).refine((o) => o.path !== "" || o.pid !== null || o.args.length > 0, { error: "-path is required" })
+  all: z.boolean(),
+  exeGlob: z.string().transform((s) => (s === "" ? null : s)),
+  container: z.string().regex(/^[0-9a-f]*$/, {
+    error: (iss) =>
+      `invalid -container ${quote(String(iss.input))}: must be a container id (hex) or its start`,
+  }).transform((s) => (s === "" ? null : s)),
+}).refine((o) => o.all || o.path !== "" || o.pid !== null || o.args.length > 0, {
+  error: "-path is required",
+})
+  .refine((o) => !o.all || (o.path === "" && o.pid === null && o.args.length === 0), {
+    error: "-all traces every Go program: it takes no -path, -pid or program to launch",
+  })
+  .refine((o) => o.all || (o.exeGlob === null && o.container === null), {
+    error: "-exe and -container choose among the programs -all finds: they need -all",
+  })
   .refine((o) => o.pid === null || o.args.length === 0, {
     error: "-pid and a program to launch exclude each other: gmon traces the program it starts",
+  })
+  .refine((o) => o.dump === null || !o.all, {
+    error: "-dump reads the processes of one executable (-pid or -path); with -all, the endpoint's " +
+      "/debug/pprof/goroutine?debug=2 dumps them all",
   })
   .refine((o) => o.dump === null || o.args.length === 0, {
     error: "-dump reads running processes: it takes -pid or -path, not a program to launch",
@@ -476,6 +518,9 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     args,
     dump: values["dump"],
     leakAfterNs: parseGoDuration(values["leak-after"]),
+    all: values["all"] === "true",
+    exeGlob: values["exe"],
+    container: values["container"],
   });
   if (!result.success) {
     const msg = result.error.issues[0]?.message ?? "invalid arguments";

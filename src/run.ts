@@ -11,7 +11,7 @@ import { refuseOverwrite } from "./log/output.ts";
 import { lifecycle, Session } from "./session.ts";
 import { resolveProgram } from "./target/launch.ts";
 import { checkProcess, executableOf } from "./target/process.ts";
-import { openTarget } from "./target/target.ts";
+import { openTarget, type Target } from "./target/target.ts";
 import { statPath } from "./target/files.ts";
 
 /** The executable to trace: -path, or in launch mode the program, which must be the same file. */
@@ -58,31 +58,36 @@ async function traceStarted(
   early: Deno.Signal[],
   outputGone: () => boolean,
 ): Promise<number> {
-  const path = targetPath(opts);
-  refuseOverwrite(opts.output, path);
-  const target = openTarget(path);
-  if (opts.pid !== null) checkProcess(opts.pid, path);
+  const single = opts.all ? null : openSingle(opts);
   const s = new Session(log, out);
   try {
     // Bound before anything is attached: a port in use leaves nothing behind.
     if (opts.pprofPort !== null) s.serve(opts.pprofAddr, opts.pprofPort);
-    await s.start(opts, path, target);
+    await s.start(opts, single);
   } catch (e) {
     await s.abort();
     throw e;
   }
   // Goroutines alive before gmon attached (none in launch mode: the program has not run yet).
   const adopted = s.launched === null ? await s.adoptRunning() : 0;
-  const attachedAttrs: Attr[] = [["path", path], ["go_version", target.goVersion], [
-    "pid",
-    s.processes.onePid ?? "any",
-  ]];
+  const attachedAttrs: Attr[] = single === null
+    ? [["all", true], ["executables", s.programs.length], ["processes", s.processes.pids().length]]
+    : [["path", single.path], ["go_version", single.target.goVersion], ["pid", s.processes.onePid ?? "any"]];
   if (s.launched === null) attachedAttrs.push(["goroutines", adopted]);
   lifecycle(log, "attached", attachedAttrs);
   out.flush();
   s.launched?.resume();
   if (s.endpoint !== null) s.snapshots?.watch(watchEveryMs(opts.leakAfterNs));
   return await s.run(opts, early, outputGone);
+}
+
+/** The one executable of -path, -pid or launch mode, checked and opened. */
+function openSingle(opts: Options): { path: string; target: Target } {
+  const path = targetPath(opts);
+  refuseOverwrite(opts.output, path);
+  const target = openTarget(path);
+  if (opts.pid !== null) checkProcess(opts.pid, path);
+  return { path, target };
 }
 
 /** How often the endpoint's leak watch reads the processes: a few readings per -leak-after. */

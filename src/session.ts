@@ -17,9 +17,10 @@ import type { Attr, Logger } from "./log/slog.ts";
 import type { LineWriter } from "./log/writer.ts";
 import { bySite } from "./snapshot/sites.ts";
 import { LiveSnapshots, type Reading } from "./snapshot/source.ts";
+import type { Snapshot } from "./snapshot/read.ts";
 import { LiveGoroutines, siteOf } from "./state/live.ts";
 import type { Snapshot as ViewSnapshot, StateView } from "./state/view.ts";
-import { StackRegistry } from "./symbolize/stacks.ts";
+import { StackRegistry, StackTable } from "./symbolize/stacks.ts";
 import { DeployWatch } from "./target/deploys.ts";
 import { type Launched, SIGNAL_NUMBERS, startStopped } from "./target/launch.ts";
 import { ownPidNamespace, pidsRunning, processAlive } from "./target/procfs.ts";
@@ -28,6 +29,7 @@ import { Processes } from "./trace/processes.ts";
 import { fileKey, type Program, Programs } from "./trace/programs.ts";
 import { RecordConsumer } from "./trace/records.ts";
 import { Redeploys } from "./trace/redeploys.ts";
+import { Fleet } from "./trace/fleet.ts";
 
 /**
  * 32 MiB of 40-1056 byte records: scripts/bench's burst of 1M goroutines, every event logged to a file,
@@ -52,6 +54,8 @@ export class Session {
   #program: Program | null = null;
   #processes: Processes | null = null;
   #redeploys: Redeploys | null = null;
+  #fleet: Fleet | null = null;
+  #stopped = false;
   #records: RecordConsumer | null = null;
   snapshots: LiveSnapshots | null = null;
   readonly view: StateView;
@@ -68,6 +72,11 @@ export class Session {
     return this.#processes!;
   }
 
+  /** The executables traced now. */
+  get programs(): Program[] {
+    return this.#programs?.all ?? [];
+  }
+
   /** Binds the endpoint (before anything is attached: a port in use leaves nothing behind). */
   serve(addr: string, port: number): void {
     raiseFileLimit();
@@ -82,8 +91,12 @@ export class Session {
     }
   }
 
-  /** Loads the probes, starts a launched program (stopped), attaches. Throws a one-line error. */
-  async start(opts: Options, path: string, target: Target): Promise<void> {
+  /**
+   * Loads the probes, starts a launched program (stopped), attaches to `single` (the one executable of
+   * -path, -pid and launch mode) or, without one, to every Go program of the host (-all). Throws a
+   * one-line error; {@link abort} then undoes what was done.
+   */
+  async start(opts: Options, single: { path: string; target: Target } | null): Promise<void> {
     const log = this.#log;
     const probes = Probes.load(
       bpfObject,
@@ -92,7 +105,9 @@ export class Session {
       ownPidNamespace(),
     );
     this.#probes = probes;
-    if (opts.args.length > 0) this.launched = await startStopped(path, opts.args.slice(1));
+    if (single !== null && opts.args.length > 0) {
+      this.launched = await startStopped(single.path, opts.args.slice(1));
+    }
     const onePid = this.launched?.pid ?? opts.pid;
     const programs = new Programs(
       probes,
@@ -101,33 +116,22 @@ export class Session {
       (exe, why) => log.warn("goroutines can't be read", [["exe", exe], ["reason", why]]),
     );
     this.#programs = programs;
-    const program = programs.open(path, path, onePid ?? -1, fileKey(path), target);
-    this.#program = program;
-    for (const spec of target.probes) {
-      log.debug("probe", [["what", spec.what], ["offset", spec.offset], ["reg", spec.reg], [
-        "how",
-        spec.how ?? "",
-      ]]);
-    }
     const processes = new Processes(programs, this.live, log, onePid);
     this.#processes = processes;
-    this.#watchProcesses(probes);
-    if (opts.pid !== null) processes.add(opts.pid, program);
-    if (onePid === null) {
-      for (const pid of pidsRunning(program.biases.file)) processes.add(pid, program);
-      this.#followDeploys(program);
-    }
+    if (single !== null) this.#startSingle(opts, single.path, single.target, onePid);
+    else this.#startFleet(opts);
+    const labels = single === null ? (pid: number) => processes.labels(pid) : undefined;
+    const lines = log.enabled("INFO") ? new EventLines(onePid === null, log.encoding, labels) : null;
+    if (lines !== null) processes.onForget = (pid) => lines.forget(pid);
     this.#records = new RecordConsumer({
       site: programs.site,
       live: this.live,
-      lines: log.enabled("INFO")
-        ? { format: new EventLines(onePid === null, log.encoding), out: this.#out }
-        : null,
+      lines: lines === null ? null : { format: lines, out: this.#out },
       epochOffsetMs: this.epochOffsetMs,
       seen: processes.seen,
       process: processes.process,
-    }, program.stacks.fixed([]));
-    if (program.reader !== null) {
+    }, new StackTable(() => [], log.encoding, this.registry).fixed([]));
+    if (single === null || this.#program!.reader !== null) {
       this.snapshots = new LiveSnapshots({
         sourceOf: (pid) => processes.sourceOf(pid),
         pids: () => processes.pids(),
@@ -136,23 +140,58 @@ export class Session {
     }
   }
 
-  /** Exec and exit records: without them, a process's end is seen within a housekeeping round. */
-  #watchProcesses(probes: Probes): void {
+  #startSingle(opts: Options, path: string, target: Target, onePid: number | null): void {
+    const log = this.#log;
+    const program = this.#programs!.open(path, path, onePid ?? -1, fileKey(path), target);
+    this.#program = program;
+    for (const spec of target.probes) {
+      log.debug("probe", [["what", spec.what], ["offset", spec.offset], ["reg", spec.reg], [
+        "how",
+        spec.how ?? "",
+      ]]);
+    }
     try {
-      probes.watchProcesses();
+      this.#probes!.watchProcesses();
     } catch (e) {
-      this.#log.warn("execs not followed", [["reason", (e as Error).message]]);
+      // Without exec and exit records, a process's end is still seen within a housekeeping round.
+      log.warn("execs not followed", [["reason", (e as Error).message]]);
+    }
+    const processes = this.#processes!;
+    if (opts.pid !== null) processes.add(opts.pid, program);
+    if (onePid === null) {
+      for (const pid of pidsRunning(program.biases.file)) processes.add(pid, program);
+      this.#redeploys = this.#followDeploys(false);
+      this.#redeploys?.add(program);
     }
   }
 
-  /** Deploys of the executable (-path mode): it may be rewritten or replaced while gmon runs. */
-  #followDeploys(program: Program): void {
+  /** Host-wide mode: exec records are how programs started later are found, so they are a must. */
+  #startFleet(opts: Options): void {
+    this.#probes!.watchProcesses();
+    const fleet = new Fleet(this.#programs!, this.#processes!, this.#log, {
+      exe: opts.exeGlob,
+      container: opts.container,
+    });
+    this.#fleet = fleet;
+    const redeploys = this.#followDeploys(true);
+    this.#redeploys = redeploys;
+    // Those found at start are adopted with the rest (adoptRunning); those found later, as they come.
+    fleet.onOpen = (p) => redeploys?.add(p, false);
+    fleet.scan();
+    fleet.onOpen = (p, pid) => {
+      redeploys?.add(p, false);
+      void this.#adoptFirst(pid);
+    };
+  }
+
+  /** Deploys of traced executables: they may be rewritten or replaced while gmon runs. */
+  #followDeploys(closeOnWrite: boolean): Redeploys | null {
+    let watch: DeployWatch | null = null;
     try {
-      this.#redeploys = new Redeploys(new DeployWatch(), this.#programs!, this.#log);
-      this.#redeploys.add(program);
+      watch = new DeployWatch();
+      return new Redeploys(watch, this.#programs!, this.#log, closeOnWrite);
     } catch (e) {
-      this.#redeploys?.close();
-      this.#redeploys = null;
+      watch?.close();
       this.#log.warn(
         "deploys not followed: a rewritten executable would run without probes until gmon restarts",
         [[
@@ -160,6 +199,7 @@ export class Session {
           (e as Error).message,
         ]],
       );
+      return null;
     }
   }
 
@@ -181,10 +221,16 @@ export class Session {
     if (this.snapshots === null) return 0;
     const readings = await this.snapshots.current(0);
     this.#drain();
+    return this.#adopt(readings.map((r) => r.snapshot));
+  }
+
+  /** Adopts the goroutines of `snapshots`; returns how many were new to gmon. */
+  #adopt(snapshots: readonly Snapshot[]): number {
     const nowNs = this.view.nowNs();
     let n = 0;
-    for (const { snapshot } of readings) {
-      const stacks = this.#programOf(snapshot.pid).stacks;
+    for (const snapshot of snapshots) {
+      const stacks = this.#programOf(snapshot.pid)?.stacks;
+      if (stacks === undefined) continue;
       for (const g of snapshot.goroutines) {
         if (this.live.adopt(snapshot.pid, g.goid, stacks.created(g.gopc).id, nowNs)) n++;
       }
@@ -192,8 +238,23 @@ export class Session {
     return n;
   }
 
-  #programOf(pid: number): Program {
-    return this.#processes?.programOf(pid) ?? this.#program!;
+  /**
+   * Host-wide mode attaches to a new executable as its first process runs: what that process created
+   * before is adopted, as at gmon's start.
+   */
+  async #adoptFirst(pid: number): Promise<void> {
+    const src = this.#processes!.sourceOf(pid);
+    if (src === null) return;
+    try {
+      const snapshot = await src.reader.read(pid, src.bias);
+      if (this.#stopped) return;
+      this.#drain();
+      this.#adopt([snapshot]);
+    } catch { /* gone already */ }
+  }
+
+  #programOf(pid: number): Program | undefined {
+    return this.#processes?.programOf(pid) ?? this.#program ?? undefined;
   }
 
   #drain(): number {
@@ -226,6 +287,7 @@ export class Session {
     this.#checkLost();
     this.#processes!.housekeeping();
     this.#redeploys?.housekeeping();
+    this.#fleet?.housekeeping();
     // Nobody reads gmon's lines any more (`gmon | head -1`): end quietly, as on a broken pipe.
     if (outputGone()) this.#out.closed = true;
   }
@@ -316,6 +378,7 @@ export class Session {
 
   /** Takes the probes off after a last drain; stops the readings and the deploy watch. */
   #detach(): void {
+    this.#stopped = true;
     this.snapshots?.close();
     this.#redeploys?.close();
     this.#drain();
@@ -330,7 +393,7 @@ export class Session {
       if (taken === null) return null;
       if (cache?.of !== taken) {
         const siteOfGopc = (pid: number, gopc: number) =>
-          siteOf(this.#programOf(pid).stacks.created(gopc).frames);
+          siteOf(this.#programOf(pid)?.stacks.created(gopc).frames ?? []);
         cache = { of: taken, value: bySite(taken.readings, siteOfGopc, taken.takenNs) };
       }
       return cache.value;
@@ -340,7 +403,7 @@ export class Session {
     const epochOffsetMs = this.epochOffsetMs;
     return {
       get path() {
-        return program()?.exe ?? "";
+        return program()?.exe ?? "every Go program of the host";
       },
       live: this.live,
       stack: (id) => this.registry.get(id),
@@ -353,6 +416,7 @@ export class Session {
       get goMinor() {
         return program()?.target.release.minor;
       },
+      labels: (pid) => this.#fleet === null ? [] : this.#processes!.labels(pid),
       snapshot: () => this.snapshots === null ? null : bySiteOf(this.snapshots.lastTaken),
     };
   }

@@ -27,6 +27,9 @@ const base: Options = {
   args: [],
   dump: null,
   leakAfterNs: 60e9,
+  all: false,
+  exeGlob: null,
+  container: null,
 };
 const ok = (o: Partial<Options>): Options => ({ ...base, ...o });
 const P = ["-path", "/bin/app"];
@@ -90,6 +93,31 @@ const CASES: Case[] = [
   },
   // Semantic errors.
   { argv: [], want: "-path is required" },
+  { argv: ["-all"], want: ok({ path: "", all: true }) },
+  {
+    argv: ["-all", "-exe", "/srv/*", "-container", "4f2a"],
+    want: ok({ path: "", all: true, exeGlob: "/srv/*", container: "4f2a" }),
+  },
+  {
+    argv: ["-all", ...P],
+    want: "-all traces every Go program: it takes no -path, -pid or program to launch",
+  },
+  {
+    argv: ["-all", "-pid", "7"],
+    want: "-all traces every Go program: it takes no -path, -pid or program to launch",
+  },
+  {
+    argv: ["-all", "--", "/bin/app"],
+    want: "-all traces every Go program: it takes no -path, -pid or program to launch",
+  },
+  {
+    argv: [...P, "-exe", "/srv/*"],
+    want: "-exe and -container choose among the programs -all finds: they need -all",
+  },
+  {
+    argv: ["-all", "-container", "xyz"],
+    want: 'invalid -container "xyz": must be a container id (hex) or its start',
+  },
   { argv: ["-path", ""], want: "-path is required" },
   { argv: ["-path="], want: "-path is required" },
   { argv: [...P, "-pid", "0"], want: "invalid -pid 0: must be a process ID between 1 and 2147483647" },
@@ -306,8 +334,14 @@ Deno.test("usage text", () => {
   assert.equal(
     usage(),
     `Usage of gmon:
+  -all
+    \ttrace every Go program on the host, in containers too, those started later as well
+  -container id
+    \twith -all, only processes in a container whose id starts with this
   -dump profile
     \tprint the goroutines of the process(es) as Go's debug=2 dump does, then exit; profile is goroutine (every goroutine, where it is now) or goroutineleak (those judged leaked)
+  -exe glob
+    \twith -all, only executables whose path (as their process sees it) matches glob (* ? [...])
   -format string
     \tformat of gmon's lines: text or json (Go slog's handlers) (default "text")
   -leak-after duration

@@ -48,6 +48,7 @@ export function fakeView(stacks: string[][] = STACKS): StateView & { live: LiveG
       ...frames.slice(3).map((_, j) => ({ addr: 0x401020 + 0x1000 * i + 0x10 * j, frames: 1 })),
     ],
     attrs: "",
+    attrBytes: new Uint8Array(0),
   }));
   const live = new LiveGoroutines((id) => siteOf(entries[id - 1]?.frames ?? []));
   const base = Date.parse("2026-11-27T06:00:00Z");

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { assert } from "./assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 
 export const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -209,4 +209,38 @@ export function parseSpawned(text: string): Spawned[] {
     const [, goid, func, site] = l.split(" ");
     return { goid: Number(goid), func, site };
   });
+}
+
+/** Creation and exit events gmon logged, by goid (of one process). */
+export function events(lines: string[]) {
+  const created = new Map<number, Map<string, string>>();
+  const exited = new Map<number, Map<string, string>>();
+  for (const line of lines) {
+    const a = attrs(line);
+    if (a.get("msg") === "runtime.newproc1") created.set(Number(a.get("goroutine_id")), a);
+    if (a.get("msg") === "runtime.goexit1") exited.set(Number(a.get("goroutine_id")), a);
+  }
+  return { created, exited };
+}
+
+export function stackOf(a: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; a.has(`stack.${i}`); i++) out.push(a.get(`stack.${i}`)!);
+  return out;
+}
+
+/** Every spawned goroutine has a creation whose stack shows its go statement, and an exit. */
+export function checkAllSeen(lines: string[], spawned: Spawned[]) {
+  const { created, exited } = events(lines);
+  const misses: string[] = [];
+  for (const s of spawned) {
+    const c = created.get(s.goid);
+    const want = `${s.func} at ${s.site}`;
+    if (c === undefined) misses.push(`no creation of goroutine ${s.goid} (${want})`);
+    else if (!stackOf(c).includes(want)) {
+      misses.push(`goroutine ${s.goid}: no frame "${want}" in ${stackOf(c)}`);
+    }
+    if (!exited.has(s.goid)) misses.push(`no exit of goroutine ${s.goid}`);
+  }
+  assertEquals(misses, []);
 }

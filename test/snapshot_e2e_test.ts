@@ -5,13 +5,12 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { buildFixture, root, runGmon } from "./harness.ts";
+import { withGoVersion } from "./goversion.ts";
 import { buildWith } from "./toolchains.ts";
 import { blocks, startParked } from "./parked.ts";
 import { TargetImage } from "../src/target/wasm.ts";
 import { parseGoVersion } from "../src/target/goruntime.ts";
 import { SnapshotReader } from "../src/snapshot/read.ts";
-
-const decoder = new TextDecoder();
 
 /** One-line error, status 1, nothing on stdout. */
 function oneLine(r: { code: number; stdout: string; stderr: string }, want: RegExp): void {
@@ -193,27 +192,4 @@ function zombieChildOf(pid: number): number {
     } catch { /* gone */ }
   }
   return 0;
-}
-
-/** A copy of `bin` whose .go.buildinfo claims `version` (same length as the real one). */
-async function withGoVersion(bin: string, version: string): Promise<string> {
-  const bytes = Deno.readFileSync(bin);
-  const magic = Uint8Array.from([0xff, ...new TextEncoder().encode(" Go buildinf:")]);
-  const at = indexOf(bytes, magic);
-  assert(at >= 0, "build info");
-  const real = /go1\.\d+\.\d+/.exec(decoder.decode(bytes.subarray(at, at + 64)))![0];
-  assertEquals(real.length, version.length, "same length");
-  const v = indexOf(bytes, new TextEncoder().encode(real), at);
-  bytes.set(new TextEncoder().encode(version), v);
-  const out = await Deno.makeTempFile();
-  Deno.writeFileSync(out, bytes, { mode: 0o755 });
-  return out;
-}
-
-function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
-  outer: for (let i = from; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
 }

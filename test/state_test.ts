@@ -2,6 +2,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { EventLines, formatLifetime } from "../src/log/events.ts";
 import { formatDuration } from "../src/log/slog.ts";
 import { written } from "./written.ts";
+import { utf8 } from "../src/log/bytes.ts";
 import { LIFETIME_BUCKETS, LiveGoroutines, PREEXISTING, REPEAT, siteOf } from "../src/state/live.ts";
 
 Deno.test("state: creations, exits, pre-existing and repeated exits", () => {
@@ -149,7 +150,7 @@ Deno.test("state: a million live goroutines fit the memory budget", async () => 
 Deno.test("exit lines: created_stack_id and lifetime after the seed's attributes, for goroutines seen created", () => {
   const lines = new EventLines(true);
   const attrs = ' stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475"';
-  const exitStack = { id: 1, slot: 0, frames: [], pcs: [], attrs };
+  const exitStack = { id: 1, slot: 0, frames: [], pcs: [], attrs, attrBytes: utf8(attrs) };
   const ms = Date.parse("2026-11-27T06:12:58.990Z");
   assertEquals(
     written((o) => lines.exited(o, ms, 1937, exitStack, 4242, 7, 1_503_000_000)),

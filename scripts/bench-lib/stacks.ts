@@ -32,13 +32,25 @@ const CHOICES = 4;
 const PID = 4242;
 /** The probe's address on runtime.newproc1; the runtime's functions are at 16-byte steps from it. */
 const PROBE_PC = 0x43a000;
-const RUNTIME = ["runtime.newproc1", "runtime.systemstack", "runtime.newproc", "runtime.main", "runtime.goexit1"];
+const RUNTIME = [
+  "runtime.newproc1",
+  "runtime.systemstack",
+  "runtime.newproc",
+  "runtime.main",
+  "runtime.goexit1",
+];
 
 /** The made-up program's functions: one per PC, every fifth with a call inlined into it. */
 function symbolize(pcs: readonly number[]) {
   return pcs.map((pc) => {
     const k = (pc - 0x400000) >> 4;
-    if (pc < 0x440000) return [{ func: RUNTIME[(pc - PROBE_PC) >> 4], file: "/usr/local/go/src/runtime/proc.go", line: 5000 + k % 97 }];
+    if (pc < 0x440000) {
+      return [{
+        func: RUNTIME[(pc - PROBE_PC) >> 4],
+        file: "/usr/local/go/src/runtime/proc.go",
+        line: 5000 + k % 97,
+      }];
+    }
     const pkg = `github.com/acme/orders/internal/service${k % 13}`;
     const file = `/build/src/github.com/acme/orders/internal/service${k % 13}/handler${k % 41}.go`;
     const frame = { func: `${pkg}.(*Handler${k % 7}).step${k}`, file, line: 100 + k % 900 };
@@ -89,7 +101,9 @@ export async function stacksWorker(dir: string, mode: StacksMode, n: number): Pr
   const lines = new EventLines(false);
   const exitStack = stacks.fixed([PROBE_PC + 0x40]);
   const buf = new ByteBuffer(1 << 20);
-  const out = { room: (k: number) => (buf.length + k > buf.bytes.length && buf.clear(), buf.reserve(k), buf) };
+  const out = {
+    room: (k: number) => (buf.length + k > buf.bytes.length && buf.clear(), buf.reserve(k), buf),
+  };
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const pcs = stackPcs(i);
@@ -142,8 +156,12 @@ export async function stacksSection(
       const runs = all.get(`${c.name} ${mode}`)!;
       const m = (f: (x: StacksFigures) => number) => median(runs.map(f));
       console.log(
-        `  ${mode.padEnd(8)} ${c.name.padEnd(8)} ${m((x) => x.bytesPerStack).toFixed(0).padStart(6)} bytes per ` +
-          `stack seen, ${m((x) => x.heldMiB).toFixed(1).padStart(7)} MiB held, ${m((x) => x.resident)} stacks ` +
+        `  ${mode.padEnd(8)} ${c.name.padEnd(8)} ${
+          m((x) => x.bytesPerStack).toFixed(0).padStart(6)
+        } bytes per ` +
+          `stack seen, ${m((x) => x.heldMiB).toFixed(1).padStart(7)} MiB held, ${
+            m((x) => x.resident)
+          } stacks ` +
           `kept, ${m((x) => x.usPerStack).toFixed(2)} us per new stack`,
       );
     }

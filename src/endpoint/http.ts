@@ -131,8 +131,8 @@ function nowRoute(name: string, which: Which): Route {
     }
     const readings = () => snapshots.current();
     return profileRoute(name, q, {
-      proto: async () => nowProfile(view.path, await readings(), which),
-      text: async () => nowText(await readings(), which),
+      proto: async () => nowProfile(view, await readings(), which),
+      text: async () => nowText(view, await readings(), which),
       dump: async () => nowDump(await readings(), view.goMinor ?? 99, monotonicNs(), which === "leaked"),
     });
   };

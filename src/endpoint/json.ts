@@ -16,6 +16,9 @@ import { BadQuery } from "./api.ts";
 export interface GoroutineJson {
   id: number;
   pid: number;
+  /** In host-wide mode: the process's executable, and its container id ("" outside containers). */
+  exe?: string;
+  container?: string;
   /** RFC 3339, UTC, milliseconds; null for a goroutine alive before gmon attached. */
   created_at: string | null;
   /** Seconds since creation; for one alive before gmon attached, since gmon found it (a lower bound). */
@@ -124,6 +127,7 @@ async function goroutineRows(
       yield {
         id: k.goid,
         pid: k.pid,
+        ...fleetFields(view, k.pid),
         created_at: k.adopted ? null : new Date(view.epochMs(k.born)).toISOString(),
         age_seconds: Math.max(0, Math.round((now - k.born) / 1e6)) / 1e3,
         preexisting: k.adopted,
@@ -136,6 +140,13 @@ async function goroutineRows(
   }
   return { rows: rows(), next };
 }
+/** A row's `exe` and `container`, in host-wide mode only. */
+function fleetFields(view: StateView, pid: number): { exe?: string; container?: string } {
+  if (view.labels === undefined) return {};
+  const labels = new Map(view.labels(pid));
+  return { exe: labels.get("exe") ?? "", container: labels.get("container") ?? "" };
+}
+
 /** The "now" fields of a row. */
 function nowFields(g: Goroutine | undefined, leaked: boolean, mono: number) {
   return {

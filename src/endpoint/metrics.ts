@@ -67,7 +67,9 @@ export function boundSites(sites: readonly SiteStats[], top = TOP_SITES): SiteSt
 /** The /metrics page. */
 export function metricsText(view: StateView, top = TOP_SITES): string {
   const sites = boundSites(view.live.sites(), top);
-  const labels = (s: SiteStats) => `pid="${s.pid}",site="${labelValue(s.site)}"`;
+  const extra = (pid: number) =>
+    (view.labels?.(pid) ?? []).map(([k, v]) => `,${k}="${labelValue(v)}"`).join("");
+  const labels = (s: SiteStats) => `pid="${s.pid}"${extra(s.pid)},site="${labelValue(s.site)}"`;
   let out = "";
   const family = (name: string, type: string, help: string, value: (s: SiteStats) => number) => {
     out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;

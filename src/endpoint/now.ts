@@ -11,6 +11,8 @@ import type { Frame, Goroutine } from "../snapshot/goroutine.ts";
 import type { Reading } from "../snapshot/source.ts";
 import { formatGoroutine } from "../snapshot/traceback.ts";
 import { encodeProfile, type Location, type Sample } from "./profile.ts";
+import { labelsOf, labelsText } from "./pprof.ts";
+import type { StateView } from "../state/view.ts";
 
 /** Which goroutines a profile counts. */
 export type Which = "all" | "leaked";
@@ -55,23 +57,23 @@ function groups(readings: readonly Reading[], which: Which): Group[] {
 }
 
 /** profile.proto (uncompressed) of where the goroutines are now (`which`: every one, or the leaked). */
-export function nowProfile(path: string, readings: readonly Reading[], which: Which): Uint8Array {
+export function nowProfile(view: StateView, readings: readonly Reading[], which: Which): Uint8Array {
   const samples: Sample[] = groups(readings, which).map((g) => ({
     value: g.count,
-    labels: [["pid", String(g.pid)]],
+    labels: labelsOf(view, g.pid),
     locations: g.locations,
   }));
-  return encodeProfile(path, samples);
+  return encodeProfile(view.path, samples);
 }
 
 /** Go's debug=1 text: `NAME profile: total N`, then per stack `K @ addr...` and its frames. */
-export function nowText(readings: readonly Reading[], which: Which): string {
+export function nowText(view: StateView, readings: readonly Reading[], which: Which): string {
   const all = groups(readings, which);
   const total = all.reduce((n, g) => n + g.count, 0);
   let out = `${which === "all" ? "goroutine" : "goroutineleak"} profile: total ${total}\n`;
   for (const g of all) {
     out += `${g.count} @` + g.locations.map((l) => " 0x" + l.addr.toString(16)).join("") + "\n";
-    out += `# labels: {"pid":"${g.pid}"}\n`;
+    out += `# labels: ${labelsText(labelsOf(view, g.pid))}\n`;
     for (const loc of g.locations) {
       for (const frame of loc.frames) {
         out += `#\t0x${loc.addr.toString(16)}\t${frame.replace(" at ", "\t")}\n`;
@@ -88,13 +90,14 @@ export function nowText(readings: readonly Reading[], which: Which): string {
  */
 export function* nowDump(
   readings: readonly Reading[],
+  /** The release to print as, for a reading that doesn't say its own. */
   goMinor: number,
   nowNs: number,
   markLeaked: boolean,
 ): Generator<string> {
-  const style = { minor: goMinor };
   let first = true;
-  for (const { snapshot, leaked } of readings) {
+  for (const { snapshot, leaked, goMinor: minor } of readings) {
+    const style = { minor: minor ?? goMinor };
     if (readings.length > 1) yield `${first ? "" : "\n"}process ${snapshot.pid}:\n\n`;
     let sep = "";
     for (const g of snapshot.goroutines) {

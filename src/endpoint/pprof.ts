@@ -54,13 +54,23 @@ function samples(view: StateView): Sample[] {
   return out.sort((a, b) => b.live - a.live || a.pid - b.pid || a.stackId - b.stackId);
 }
 
+/** A sample's labels: its pid, and in a fleet its executable and container. */
+export function labelsOf(view: StateView, pid: number): [string, string][] {
+  return [["pid", String(pid)], ...(view.labels?.(pid) ?? []).map(([k, v]): [string, string] => [k, v])];
+}
+
+/** Labels as Go's debug=1 text prints them: `{"pid":"7","exe":"/app"}`. */
+export function labelsText(labels: readonly (readonly [string, string])[]): string {
+  return JSON.stringify(Object.fromEntries(labels));
+}
+
 /** The goroutine profile by creation stack as profile.proto bytes (not compressed). */
 export function goroutineProfile(view: StateView, nowEpochMs = Date.now()): Uint8Array {
   return encodeProfile(
     view.path,
     samples(view).map((s) => ({
       value: s.live,
-      labels: [["pid", String(s.pid)]],
+      labels: labelsOf(view, s.pid),
       locations: s.locations,
     })),
     nowEpochMs,
@@ -75,7 +85,7 @@ export function goroutineText(view: StateView): string {
   let out = `goroutine profile: total ${total}\n`;
   for (const s of all) {
     out += `${s.live} @` + s.locations.map((l) => " 0x" + l.addr.toString(16)).join("") + "\n";
-    out += `# labels: {"pid":"${s.pid}"}\n`;
+    out += `# labels: ${labelsText(labelsOf(view, s.pid))}\n`;
     for (const loc of s.locations) {
       for (const frame of loc.frames) {
         const { func, file, line } = splitFrame(frame);

@@ -51,8 +51,12 @@ const EXIT_VARIANTS = 8 * 16;
 interface Template {
   /** The stack it is for: its slot may be another's later. */
   id: number;
-  /** Which process and truncation it is for (a creation's); 0 for an exit's. */
-  key: number;
+  /**
+   * A creation's: the pid's line end it has (by identity: a process's labels change when it execs,
+   * then its end is made anew) and whether it says the stack was truncated. Empty for an exit's.
+   */
+  end: Uint8Array;
+  truncated: boolean;
   /** The millisecond its head says. */
   ms: number;
   /** The goid digits it has room for, right after the head. */
@@ -91,15 +95,25 @@ export class EventLines {
   #lastExit: (Template | undefined)[] = [];
   /** ` pid=N` and the line's end for one pid (`#pid`); the end alone when pids aren't shown. */
   #pid = -1;
+  /** Labels after the pid (host-wide mode: the process's executable and container). */
+  readonly #labels: (pid: number) => readonly (readonly [string, string])[];
   #pidEnd = new Uint8Array(0);
+  /** Each process's line end, made once. */
+  readonly #ends = new Map<number, Uint8Array<ArrayBuffer>>();
 
   /**
    * `showPid`: add `pid=` to each line (when gmon is not limited to one process). `enc`: the format; its
-   * stacks' {@link StackEntry.attrBytes} must come from a StackTable with the same encoding.
+   * stacks' {@link StackEntry.attrs} must come from a StackTable with the same encoding. `labels`: more
+   * attributes of a process, after its pid.
    */
-  constructor(showPid: boolean, enc: Encoding = TEXT) {
+  constructor(
+    showPid: boolean,
+    enc: Encoding = TEXT,
+    labels: (pid: number) => readonly (readonly [string, string])[] = () => [],
+  ) {
     this.#enc = enc;
     this.#showPid = showPid;
+    this.#labels = labels;
     this.#truncated = utf8(enc.attr("stack_truncated", true));
     this.#createdKey = utf8(enc.key("created_stack_id"));
     this.#lifetimeKey = utf8(enc.key("lifetime"));
@@ -116,13 +130,16 @@ export class EventLines {
   ): void {
     const ms = Math.floor(epochMs);
     if (ms !== this.#ms) this.#setTime(ms);
-    const key = truncated ? -1 - pid : pid;
+    if (pid !== this.#pid) this.#setPid(pid);
     const n = digits(goid);
     const length = this.#createdHead.length;
     let t = this.#created[stack.slot];
     while (t !== undefined && t.headLength !== length) t = t.next;
-    if (t === undefined || t.id !== stack.id || t.ms !== ms || t.digits !== n || t.key !== key) {
-      t = this.#createdTemplate(stack, n, key, pid, truncated);
+    if (
+      t === undefined || t.id !== stack.id || t.ms !== ms || t.digits !== n || t.end !== this.#pidEnd ||
+      t.truncated !== truncated
+    ) {
+      t = this.#createdTemplate(stack, n, truncated);
     }
     const b = out.room(t.bytes.length);
     const at = b.length;
@@ -151,7 +168,7 @@ export class EventLines {
     const variant = ((this.#exitedHead.length & 7) << 4) | c;
     const t = this.#exitTemplate(stack, variant, n, c, ms);
     if (pid !== this.#pid) this.#setPid(pid);
-    const b = out.room(t.bytes.length + TAIL_ROOM);
+    const b = out.room(t.bytes.length + TAIL_ROOM + this.#pidEnd.length);
     const at = b.length;
     b.put(t.bytes);
     b.uintAt(at + t.headLength, goid, n);
@@ -178,66 +195,84 @@ export class EventLines {
     if (t !== undefined && t.id === stack.id && t.digits === n) {
       return t.ms === ms ? t : this.#retime(t, this.#exitedHead);
     }
-    const attrs = utf8(stack.attrs);
+    const attrs = stack.attrBytes;
     const created = c === 0 ? [] : [this.#createdKey, new Uint8Array(c), this.#lifetimeKey];
-    const made = this.#template(stack.id, 0, this.#exitedHead, n, attrs.length, [attrs, ...created]);
+    const made = this.#template(stack.id, this.#exitedHead, n, attrs.length, [attrs, ...created]);
     variants[variant] = made;
     return made;
   }
 
   /**
    * A creation template for `stack` and this head: the one of its head length retimed, or made anew
-   * from the stack's attributes (copied from another of its templates if it has one).
+   * (its attributes copied from another of its templates if it has one: encoding them is the cost).
    */
-  #createdTemplate(stack: StackEntry, n: number, key: number, pid: number, truncated: boolean): Template {
+  #createdTemplate(stack: StackEntry, n: number, truncated: boolean): Template {
     const head = this.#createdHead;
-    let first = this.#created[stack.slot];
-    if (first !== undefined && first.id !== stack.id) first = undefined;
+    const at = this.#created[stack.slot];
+    const first = at?.id === stack.id ? at : undefined;
     let same = first;
     while (same !== undefined && same.headLength !== head.length) same = same.next;
-    if (same !== undefined && same.key === key && same.digits === n) return this.#retime(same, head);
-    if (pid !== this.#pid) this.#setPid(pid);
+    if (
+      same !== undefined && same.digits === n && same.end === this.#pidEnd && same.truncated === truncated
+    ) {
+      return this.#retime(same, head);
+    }
     const tail = truncated ? this.#truncated : NOTHING;
-    const fixed = head.length + n + tail.length + this.#pidEnd.length;
-    let source: Template | string = first ?? stack.attrs;
-    let room = this.#arena.room(fixed + attrsRoom(source));
-    if (room === null && typeof source !== "string") {
-      source = stack.attrs;
-      room = this.#arena.room(fixed + attrsRoom(source));
-    }
-    if (room === null) {
-      // Full: every creation template goes (this one's attributes are in `source`, not in them).
-      this.#created.fill(undefined);
-      this.#arena.reset();
-      first = same = undefined;
-      room = this.#arena.room(fixed + attrsRoom(source))!;
-    }
-    const { bytes, at } = room;
-    head.copyTo(bytes, at);
-    let end = at + head.length + n;
-    if (typeof source === "string") end += UTF8.encodeInto(source, bytes.subarray(end)).written;
-    else {
-      const from = source.bytes.subarray(source.headLength + source.digits, source.attrsEnd);
-      bytes.set(from, end);
-      end += from.length;
-    }
-    const attrsEnd = end - at;
+    const { room, source } = this.#room(stack, first, head.length + n + tail.length + this.#pidEnd.length);
+    const { bytes } = room;
+    head.copyTo(bytes, room.at);
+    let end = room.at + head.length + n;
+    const attrs = source instanceof Uint8Array ? source : attrsOf(source);
+    bytes.set(attrs, end);
+    end += attrs.length;
+    const attrsEnd = end - room.at;
     bytes.set(tail, end);
     bytes.set(this.#pidEnd, end + tail.length);
     end += tail.length + this.#pidEnd.length;
+    // The stack's other templates stay, unless the arena was emptied to make room.
+    const others = first === undefined || this.#created[stack.slot] !== first
+      ? undefined
+      : same === undefined
+      ? first
+      : without(first, same);
     const t: Template = {
       id: stack.id,
-      key,
+      end: this.#pidEnd,
+      truncated,
       ms: this.#ms,
       digits: n,
       headLength: head.length,
       attrsEnd,
-      bytes: this.#arena.take(room, end - at),
-      next: first === undefined || same === undefined ? first : without(first, same),
+      bytes: this.#arena.take(room, end - room.at),
+      next: others,
     };
     while (this.#created.length <= stack.slot) this.#created.push(undefined);
     this.#created[stack.slot] = t;
     return t;
+  }
+
+  /**
+   * Room for a creation template of `stack`: `fixed` bytes and its attributes, copied from `from` (one
+   * of its templates) or encoded anew. When the arena is full every creation template goes (the
+   * attributes then come from the stack, not from them).
+   */
+  #room(
+    stack: StackEntry,
+    from: Template | undefined,
+    fixed: number,
+  ): { room: Room; source: Template | Uint8Array } {
+    if (from !== undefined) {
+      const room = this.#arena.room(fixed + attrsOf(from).length);
+      if (room !== null) return { room, source: from };
+    }
+    const source = stack.attrBytes;
+    let room = this.#arena.room(fixed + source.length);
+    if (room === null) {
+      this.#created.fill(undefined);
+      this.#arena.reset();
+      room = this.#arena.room(fixed + source.length)!;
+    }
+    return { room, source };
   }
 
   /** `t` with this millisecond's `head` (of the same length) copied over its own. */
@@ -248,7 +283,7 @@ export class EventLines {
   }
 
   /** An exit template: `head`, room for `n` digits, then `parts`, the first of `attrsLength` bytes. */
-  #template(id: number, key: number, head: Head, n: number, attrsLength: number, parts: Uint8Array[]): Template {
+  #template(id: number, head: Head, n: number, attrsLength: number, parts: Uint8Array[]): Template {
     const bytes = new Uint8Array(parts.reduce((sum, p) => sum + p.length, head.length + n));
     head.copyTo(bytes);
     let at = head.length + n;
@@ -258,7 +293,8 @@ export class EventLines {
     }
     return {
       id,
-      key,
+      end: NOTHING,
+      truncated: false,
       ms: this.#ms,
       digits: n,
       headLength: head.length,
@@ -269,9 +305,23 @@ export class EventLines {
   }
 
   #setPid(pid: number): void {
-    const enc = this.#enc;
     this.#pid = pid;
-    this.#pidEnd = utf8((this.#showPid ? enc.key("pid") + pid : "") + enc.end);
+    let end = this.#ends.get(pid);
+    if (end === undefined) {
+      const enc = this.#enc;
+      const labels = this.#labels(pid).map(([k, v]) => enc.attr(k, v)).join("");
+      end = utf8((this.#showPid ? enc.key("pid") + pid : "") + labels + enc.end);
+      // Bounded: the processes of a host, but pids are reused and labels change with an exec.
+      if (this.#ends.size >= 1024) this.#ends.clear();
+      this.#ends.set(pid, end);
+    }
+    this.#pidEnd = end;
+  }
+
+  /** A process's labels changed (it exec'd, or ended and its pid may come back). */
+  forget(pid: number): void {
+    this.#ends.delete(pid);
+    if (pid === this.#pid) this.#pid = -1;
   }
 
   /** Events come in bursts within one millisecond: format each millisecond's heads once. */
@@ -307,9 +357,9 @@ class Head {
 
 const NOTHING = new Uint8Array(0);
 
-/** Most bytes the stack's attributes take in a creation template made from `source`. */
-function attrsRoom(source: Template | string): number {
-  return typeof source === "string" ? 3 * source.length : source.attrsEnd - source.headLength - source.digits;
+/** The stack's attributes in template `t`. */
+function attrsOf(t: Template): Uint8Array {
+  return t.bytes.subarray(t.headLength + t.digits, t.attrsEnd);
 }
 
 /** Where bytes may be written: `bytes[at, ...)`. */

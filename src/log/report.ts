@@ -72,6 +72,7 @@ export class LeakReport {
         ["stack_id", l.stackId],
       ];
       if (showPid) a.push(["pid", l.pid]);
+      for (const [k, v] of this.#view.labels?.(l.pid) ?? []) a.push([k, v]);
       return a;
     });
   }

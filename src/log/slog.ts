@@ -566,10 +566,13 @@ export interface Encoding {
   /** `slog.Group(key, ...)`: ` key.a=1 key.b=2` / `,"key":{"a":1,"b":2}`; nothing when empty. */
   group(key: string, attrs: Group): string;
   /**
-   * {@link group} of members whose values are already encoded by {@link value}: a value met on many
-   * lines (a frame of many stacks) is encoded once.
+   * What precedes member `key`'s value in {@link group} `group` (`first`: the group's first member,
+   * which opens it): ` group.key=` / `,"group":{"key":` or `,"key":`. With {@link groupEnd}, a group is
+   * assembled from values encoded once (a frame of many stacks) rather than encoded whole.
    */
-  encodedGroup(key: string, members: readonly (readonly [string, string])[]): string;
+  member(group: string, key: string, first: boolean): string;
+  /** What closes a group that has members: nothing / `}`. */
+  readonly groupEnd: string;
   /** Fragments of a list of attributes, concatenated. */
   attrs(attrs: Group): string;
   /** One complete line, newline included, from an encoded time and encoded attributes. */
@@ -588,11 +591,8 @@ export const TEXT: Encoding = Object.freeze({
   appendDuration: appendLifetime,
   attr: encodeAttr,
   group: (key: string, attrs: Group) => textAttr("", key, attrs),
-  encodedGroup: (key: string, members: readonly (readonly [string, string])[]) => {
-    let out = "";
-    for (const [k, v] of members) out += " " + textKey(key + ".", k) + "=" + v;
-    return out;
-  },
+  member: (group: string, key: string) => " " + textKey(group + ".", key) + "=",
+  groupEnd: "",
   attrs: encodeAttrs,
   line: (time: string, level: Level, msg: string, encodedAttrs: string) =>
     "time=" + time + " level=" + level + " msg=" + encodeString(msg) + encodedAttrs + "\n",
@@ -610,12 +610,9 @@ export const JSON_LINES: Encoding = Object.freeze({
   appendDuration: appendJSONDuration,
   attr: jsonAttr,
   group: (key: string, attrs: Group) => jsonAttr(key, attrs),
-  encodedGroup: (key: string, members: readonly (readonly [string, string])[]) => {
-    if (members.length === 0) return "";
-    let inner = "";
-    for (const [k, v] of members) inner += "," + jsonString(k) + ":" + v;
-    return "," + jsonString(key) + ":{" + inner.slice(1) + "}";
-  },
+  member: (group: string, key: string, first: boolean) =>
+    (first ? "," + jsonString(group) + ":{" : ",") + jsonString(key) + ":",
+  groupEnd: "}",
   attrs: (attrs: Group) => {
     let out = "";
     for (const [k, v] of attrs) out += jsonAttr(k, v);

@@ -18,6 +18,8 @@ export interface Reading {
   snapshot: Snapshot;
   /** Leaked goroutines by goid. */
   leaked: ReadonlyMap<number, LeakVerdict>;
+  /** The Go minor release of the process's executable, when known (how its dump is printed). */
+  goMinor?: number;
 }
 
 /** How to read one process: its executable's reader and segments, and its load bias. */
@@ -25,6 +27,8 @@ export interface ProcessSource {
   reader: SnapshotReader;
   segments: readonly Segment[];
   bias: number;
+  /** Its executable's Go minor release (how its dumps are printed). */
+  goMinor: number;
 }
 
 /** Where readings come from: which processes to read now, and how. */
@@ -115,7 +119,8 @@ export class LiveSnapshots {
       this.#watches.set(snapshot.pid, watch);
     }
     watch.observe(snapshot.goroutines, snapshot.startNs);
-    return judge(watch, snapshot, src.reader, src.segments, src.bias, this.#src.leakAfterNs);
+    const reading = judge(watch, snapshot, src.reader, src.segments, src.bias, this.#src.leakAfterNs);
+    return { ...reading, goMinor: src.goMinor };
   }
 }
 

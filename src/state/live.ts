@@ -492,13 +492,13 @@ export class LiveGoroutines {
     return this.#siteFn(stackId);
   }
 
-  /** Whether a live goroutine was created with stack `stackId` (in any process). */
-  holds(stackId: number): boolean {
+  /** The stacks live goroutines were created with (adopted ones' included), over every process. */
+  held(): Set<number> {
+    const out = new Set<number>();
     for (const t of this.#byPid.values()) {
-      const a = t.find(stackId);
-      if (a >= 0 && t.stackLive[a] > 0) return true;
+      for (let a = 0; a < t.stackIds.length; a++) if (t.stackLive[a] > 0) out.add(t.stackIds[a]);
     }
-    return false;
+    return out;
   }
 
   /**

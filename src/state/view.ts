@@ -26,6 +26,11 @@ export interface StateView {
   /** The traced executable's Go minor release (how its dumps are printed). */
   readonly goMinor?: number;
   /**
+   * Labels beyond the pid that tell process `pid` apart in a fleet (host-wide mode): `exe`, and
+   * `container` where it runs in one. Absent when gmon traces one executable.
+   */
+  labels?(pid: number): readonly (readonly [string, string])[];
+  /**
    * The latest snapshot of the targets' goroutines (their state read from the targets' memory), or
    * null until the first is taken. Absent when this session takes none: the page then says so. Called
    * on every page refresh (about once a second), so it returns what was last computed, never reads

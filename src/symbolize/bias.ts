@@ -5,7 +5,7 @@
  * @module
  */
 import { statPath } from "../target/files.ts";
-import { readMaps } from "../target/procfs.ts";
+import { exeOf, readMaps } from "../target/procfs.ts";
 import type { Segment } from "../target/wasm.ts";
 
 /** The executable as the kernel identifies it in /proc/PID/maps. */
@@ -39,8 +39,12 @@ export class LoadBiases {
     if (hit !== undefined) return hit;
     const maps = readMaps(pid);
     if (maps === null) return null;
+    // On overlayfs (a container's root) the mappings name the file of the layer beneath, not the inode
+    // gmon opened: there, the executable's mappings are those under the path the process runs.
+    const exe = (exeOf(pid) ?? "").replace(/ \(deleted\)$/, "");
+    const own = maps.some((m) => m.inode === this.file.ino && m.dev === this.file.dev);
     for (const m of maps) {
-      if (m.inode !== this.file.ino || m.dev !== this.file.dev) continue;
+      if (own ? m.inode !== this.file.ino || m.dev !== this.file.dev : m.path !== exe) continue;
       // The segment whose file bytes this mapping starts in: its link-time address for that offset.
       const seg = this.#segments.find((s) =>
         s.offset <= m.offset && m.offset < s.offset + Math.max(s.filesz, 1)

@@ -12,6 +12,7 @@
  * @module
  */
 import { type GoroutineRecord, Layout } from "../bpf/record.ts";
+import { utf8 } from "../log/bytes.ts";
 import { type Encoding, TEXT } from "../log/slog.ts";
 import type { Frame } from "../target/wasm.ts";
 
@@ -69,12 +70,17 @@ export interface StackEntry {
    * `,"stack_id":N,"stack":{"0":"...","K":"..."}` in JSON (no `stack` at all when there are no frames).
    */
   readonly attrs: string;
+  /**
+   * {@link StackEntry.attrs} as UTF-8, what lines are assembled from: a view of bytes the table reuses
+   * at its next such read, to be copied before.
+   */
+  readonly attrBytes: Uint8Array;
 }
 
 /** What tells the registry which stacks are in use, and hears which it evicted. */
 export interface StackPins {
-  /** Whether a goroutine created with this stack is alive. */
-  holds(stackId: number): boolean;
+  /** The ids of the stacks some live goroutine was created with (asked once per sweep). */
+  held(): ReadonlySet<number>;
   /** These stacks were evicted: their ids will never be seen again. */
   forget(stackIds: readonly number[]): void;
 }
@@ -108,6 +114,10 @@ class Stack implements StackEntry {
 
   get attrs(): string {
     return this.table.attrsOf(this);
+  }
+
+  get attrBytes(): Uint8Array {
+    return this.table.attrBytesOf(this);
   }
 }
 
@@ -167,7 +177,8 @@ export class StackRegistry {
   settle(current: Stack): void {
     if (this.#byId.size <= this.#limit) return;
     const pins = this.#pins;
-    const keep = (s: Stack) => s === current || s.pinned || s.used !== 0 || (pins?.holds(s.id) ?? false);
+    const held = pins?.held();
+    const keep = (s: Stack) => s === current || s.pinned || s.used !== 0 || (held?.has(s.id) ?? false);
     const evicted: number[] = [];
     for (const table of this.#tables) {
       for (const s of table.sweep(keep)) {
@@ -193,7 +204,12 @@ export class StackTable {
   readonly #frameText: string[] = [];
   readonly #frameHidden: boolean[] = [];
   /** Each frame's text encoded as a value of the table's format, once asked for. */
-  readonly #frameValue: (string | undefined)[] = [];
+  readonly #frameValue: (Uint8Array | undefined)[] = [];
+  /** Member `i`'s prefix in the `stack` group, encoded once per index. */
+  readonly #memberPrefix: Uint8Array[] = [];
+  readonly #groupEnd: Uint8Array;
+  /** Where {@link StackTable.attrBytesOf} assembles. */
+  #attrBytes = new Uint8Array(4096);
 
   // PCs, by id: the file address looked up, and its frame ids (#pcFrameIds[first, first + count)).
   // Kept for the table's life: they are bounded by the program's code, not by how its calls combine.
@@ -251,6 +267,7 @@ export class StackTable {
     this.#symbolize = symbolize;
     this.#enc = enc;
     this.#registry = registry;
+    this.#groupEnd = utf8(enc.groupEnd);
   }
 
   /**
@@ -294,6 +311,15 @@ export class StackTable {
     return stack;
   }
 
+  /**
+   * Its executable is no longer traced (closed, or opened anew): its fixed stacks are unpinned, so that
+   * sweeps take them too, and then the table, once no live goroutine holds them. In host-wide mode
+   * programs come and go without end.
+   */
+  release(): void {
+    for (const s of this.#entries) s.pinned = false;
+  }
+
   /** The stack with this id, whichever table sharing the registry made it; undefined once evicted. */
   get(id: number): StackEntry | undefined {
     return this.#registry.get(id);
@@ -306,12 +332,9 @@ export class StackTable {
 
   /** The frames of one of this table's stacks (its {@link StackEntry.frames}); none once evicted. */
   framesOf(stack: Stack): string[] {
-    if (stack.local < 0) return [];
-    const r = this.#entryRaw[stack.local];
-    this.#roomForIds(r);
-    const n = this.#frameIdsOf(r, this.#ids);
+    const n = this.#shownIds(stack);
     const out: string[] = [];
-    for (let i = this.#entrySkip[stack.local]; i < n; i++) out.push(this.#frameText[this.#ids[i]]);
+    for (let i = 0; i < n; i++) out.push(this.#frameText[this.#ids[i]]);
     return out;
   }
 
@@ -335,19 +358,57 @@ export class StackTable {
 
   /** The encoded attributes of one of this table's stacks (its {@link StackEntry.attrs}). */
   attrsOf(stack: Stack): string {
-    const members: [string, string][] = [];
-    if (stack.local >= 0) {
-      const r = this.#entryRaw[stack.local];
-      this.#roomForIds(r);
-      const n = this.#frameIdsOf(r, this.#ids);
-      const skip = this.#entrySkip[stack.local];
-      for (let i = skip; i < n; i++) members.push([String(i - skip), this.#valueOf(this.#ids[i])]);
+    const enc = this.#enc;
+    const n = this.#shownIds(stack);
+    let out = enc.attr("stack_id", stack.id);
+    for (let i = 0; i < n; i++) {
+      out += enc.member("stack", String(i), i === 0) + enc.value(this.#frameText[this.#ids[i]]);
     }
-    return this.#enc.attr("stack_id", stack.id) + this.#enc.encodedGroup("stack", members);
+    return n === 0 ? out : out + enc.groupEnd;
   }
 
-  #valueOf(frame: number): string {
-    return this.#frameValue[frame] ??= this.#enc.value(this.#frameText[frame]);
+  /**
+   * {@link StackTable.attrsOf} as UTF-8, assembled from pieces encoded once (frames are shared by many
+   * stacks), in bytes reused at the next call.
+   */
+  attrBytesOf(stack: Stack): Uint8Array {
+    const n = this.#shownIds(stack);
+    const id = utf8(this.#enc.attr("stack_id", stack.id));
+    let need = id.length + this.#groupEnd.length;
+    for (let i = 0; i < n; i++) need += this.#prefix(i).length + this.#value(this.#ids[i]).length;
+    if (need > this.#attrBytes.length) this.#attrBytes = new Uint8Array(2 * need);
+    const out = this.#attrBytes;
+    out.set(id);
+    let at = id.length;
+    for (let i = 0; i < n; i++) {
+      at = put(out, at, this.#memberPrefix[i]);
+      at = put(out, at, this.#frameValue[this.#ids[i]]!);
+    }
+    if (n > 0) at = put(out, at, this.#groupEnd);
+    return out.subarray(0, at);
+  }
+
+  /** Puts the frame ids `stack` shows at the start of #ids (hidden ones skipped); their count. */
+  #shownIds(stack: Stack): number {
+    if (stack.local < 0) return 0;
+    const r = this.#entryRaw[stack.local];
+    this.#roomForIds(r);
+    const n = this.#frameIdsOf(r, this.#ids);
+    const skip = this.#entrySkip[stack.local];
+    this.#ids.copyWithin(0, skip, n);
+    return n - skip;
+  }
+
+  #prefix(i: number): Uint8Array {
+    while (this.#memberPrefix.length <= i) {
+      const k = this.#memberPrefix.length;
+      this.#memberPrefix.push(utf8(this.#enc.member("stack", String(k), k === 0)));
+    }
+    return this.#memberPrefix[i];
+  }
+
+  #value(frame: number): Uint8Array {
+    return this.#frameValue[frame] ??= utf8(this.#enc.value(this.#frameText[frame]));
   }
 
   /**
@@ -653,6 +714,13 @@ export class StackTable {
  */
 function lookupKey(w: Uint32Array, from: number, i: number, bias: number, exact: number): number {
   return w[from + 2 * i] + w[from + 2 * i + 1] * 0x1_0000_0000 - bias - (i < exact ? 0 : 1);
+}
+
+/** Copies `bytes` to `out[at]`; where they end. Most are a few bytes: a loop costs less than a call to set. */
+function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  if (bytes.length > 32) out.set(bytes, at);
+  else for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i];
+  return at + bytes.length;
 }
 
 /** Whether `b[from, from + n)` equals `a[at, at + n)`. */

@@ -68,13 +68,17 @@ export class DeployWatch {
     }
   }
 
-  /** Watches the file at `path` (its current inode, named `id`) and its directory for replacements. */
-  add(path: string, id: string): void {
+  /**
+   * Watches the file at `path` (its current inode, named `id`), and with `renames` its directory for
+   * a new file put under its name.
+   */
+  add(path: string, id: string, renames = true): void {
     const mask = BigInt(FAN_MODIFY | FAN_CLOSE_WRITE | FAN_OPEN_EXEC_PERM);
     if (c().fanotify_mark(this.#fan, FAN_MARK_ADD, mask, AT_FDCWD, cstr(path)) !== 0) {
       throw new Error(`watch ${path}: ${strerror(errno())}`);
     }
     this.#names.set(inodeKey(path), id);
+    if (!renames) return;
     const slash = path.lastIndexOf("/");
     const dir = slash <= 0 ? "/" : path.slice(0, slash);
     const wd = c().inotify_add_watch(this.#ino, cstr(dir), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);

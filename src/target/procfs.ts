@@ -87,8 +87,23 @@ export function processAlive(pid: number): boolean {
 
 /** Where /proc/PID/exe points ("... (deleted)" for a removed file); null if it can't be read. */
 export function exeOf(pid: number): string | null {
+  return linkOf(`/proc/${pid}/exe`);
+}
+
+/**
+ * The path of the executable process `pid` runs as the process itself sees it: inside a container,
+ * from the container's root (what its users know it by), not from gmon's.
+ */
+export function exeSeenBy(pid: number): string | null {
+  const exe = exeOf(pid)?.replace(/ \(deleted\)$/, "") ?? null;
+  const root = linkOf(`/proc/${pid}/root`);
+  if (exe === null || root === null || root === "/" || !exe.startsWith(root + "/")) return exe;
+  return exe.slice(root.length);
+}
+
+function linkOf(path: string): string | null {
   const buf = new Uint8Array(4096);
-  const n = Number(c().readlink(cstr(`/proc/${pid}/exe`), buf, BigInt(buf.length)));
+  const n = Number(c().readlink(cstr(path), buf, BigInt(buf.length)));
   return n < 0 ? null : new TextDecoder().decode(buf.subarray(0, n));
 }
 
@@ -152,4 +167,20 @@ export function ownPidNamespace(): { dev: number; ino: number } | null {
   const major = (st.dev >>> 8) & 0xfff;
   const minor = (st.dev & 0xff) | ((st.dev >>> 12) & 0xfff00);
   return { dev: major * 2 ** 20 + minor, ino: st.ino };
+}
+
+/**
+ * The id of the container process `pid` runs in, from its cgroup path as container runtimes name it
+ * (`docker-ID.scope`, `cri-containerd-ID.scope`, `crio-ID.scope`, `libpod-ID.scope`, `/docker/ID`,
+ * `/kubepods/.../ID`: 64 hex digits); null outside containers or when it can't be read.
+ */
+export function containerOf(pid: number): string | null {
+  const text = readProcFile(`/proc/${pid}/cgroup`);
+  if (text === null) return null;
+  let id: string | null = null;
+  for (const line of text.split("\n")) {
+    const path = line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
+    for (const m of path.matchAll(/(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?=\/|$)/g)) id = m[1];
+  }
+  return id;
 }

@@ -102,6 +102,18 @@ function hasFunction(image: Image, name: string): boolean {
  * would not fit (Go executables are tens of MB; the largest seen are a few hundred).
  */
 const MAX_IMAGE_BYTES = 1.5 * 2 ** 30;
+/**
+ * Whether the file at `path` is surely not a Go program, told from its section headers alone: how
+ * host-wide mode passes over most of a host's executables cheaply.
+ */
+export function surelyNotGo(path: string): boolean {
+  try {
+    return quickNotGo(path) !== null;
+  } catch {
+    return false;
+  }
+}
+
 /** Sections every Go executable has (one of them at least, stripped or PIE). */
 const GO_SECTIONS = [".go.buildinfo", ".gopclntab", ".data.rel.ro.gopclntab", ".note.go.buildid"];
 

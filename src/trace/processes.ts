@@ -27,20 +27,36 @@ export class Processes {
   readonly #live: LiveGoroutines;
   readonly #log: Logger;
   readonly #byPid = new Map<number, Program>();
+  /** Labels of the traced processes (host-wide mode): executable as each sees it, container id. */
+  readonly #labels = new Map<number, { exe: string; container: string | null }>();
+  /** Processes running a traced executable that gmon was told to leave out: their records are dropped. */
+  readonly #ignored = new Set<number>();
   /** Pids whose end was logged: each is said once, whichever of the records or /proc tells first. */
   readonly #gone = new Set<number>();
   /** Processes whose end was recorded, unless an exec record follows (see {@link process}). */
   readonly #ending = new Map<number, number>();
   /** Housekeeping rounds so far. */
   #round = 0;
-  /** The pid of the last record, known to be tracked: most records come from the same process. */
+  /** The pid of the last record and whether it is traced: most records come from the same process. */
   #lastPid = -1;
+  #lastTraced = false;
   /** Set when the one process of a -pid or launch session ends or runs another executable. */
   ended = false;
   /** The one process traced (-pid, launch mode); null: every process of the executables. */
   readonly onePid: number | null;
-  /** Called for an exec of a process gmon does not trace (host-wide mode looks at it). */
-  onOtherExec: (pid: number, key: string) => void = () => {};
+  /**
+   * Decides whether process `pid`, which runs the executable `key` and is not traced yet, is to be
+   * (and if so adds it). By default: any process of a traced executable (-path), or the one process.
+   */
+  admit: (pid: number, key: string) => boolean = (pid, key) => {
+    const p = this.#programs.byKey(key);
+    if (p === undefined || (this.onePid !== null && pid !== this.onePid)) return false;
+    this.add(pid, p);
+    return true;
+  };
+
+  /** Called as a process stops being traced (what was cached by its pid, its labels, goes). */
+  onForget: (pid: number) => void = () => {};
 
   constructor(programs: Programs, live: LiveGoroutines, log: Logger, onePid: number | null) {
     this.#programs = programs;
@@ -49,11 +65,18 @@ export class Processes {
     this.onePid = onePid;
   }
 
-  /** Starts tracking `pid` as a process of `p`. */
-  add(pid: number, p: Program): void {
+  /**
+   * Starts tracking `pid` as a process of `p`; `labels`: its executable's path as it sees it, and its
+   * container (host-wide mode).
+   */
+  add(pid: number, p: Program, labels?: { exe: string; container: string | null }): void {
+    this.#byPid.get(pid)?.pids.delete(pid);
     this.#byPid.set(pid, p);
     p.pids.add(pid);
+    if (labels !== undefined) this.#labels.set(pid, labels);
     this.#gone.delete(pid);
+    this.#ignored.delete(pid);
+    if (this.#lastPid === pid) this.#lastPid = -1;
   }
 
   /** The processes traced now. */
@@ -66,7 +89,7 @@ export class Processes {
     const p = this.#byPid.get(pid);
     const bias = p?.biases.of(pid) ?? null;
     if (p === undefined || p.reader === null || bias === null) return null;
-    return { reader: p.reader, segments: p.segments, bias };
+    return { reader: p.reader, segments: p.segments, bias, goMinor: p.target.release.minor };
   }
 
   /** The program process `pid` runs, if traced. */
@@ -74,17 +97,36 @@ export class Processes {
     return this.#byPid.get(pid);
   }
 
-  /** A goroutine record came from `pid` through `site`: the pid runs that site's executable. */
-  readonly seen = (pid: number, site: ProbeSite): void => {
-    if (pid === this.#lastPid) return;
-    const p = this.#programs.byKey(site.key);
-    if (p !== undefined && this.#byPid.get(pid) !== p) this.add(pid, p);
+  /** What tells process `pid` apart in a fleet: its executable, and its container where it has one. */
+  labels(pid: number): [string, string][] {
+    const own = this.#labels.get(pid);
+    const exe = own?.exe ?? this.#byPid.get(pid)?.exe;
+    const out: [string, string][] = exe === undefined ? [] : [["exe", exe]];
+    if (own?.container != null) out.push(["container", own.container]);
+    return out;
+  }
+
+  /**
+   * A goroutine record came from `pid` through `site`: whether it is to be used (the pid is traced, or
+   * now admitted; a process left out is not).
+   */
+  readonly seen = (pid: number, site: ProbeSite): boolean => {
+    if (pid === this.#lastPid) return this.#lastTraced;
+    const p = this.#byPid.get(pid);
+    let traced = p !== undefined && p.key === site.key;
+    if (!traced && !this.#ignored.has(pid)) {
+      traced = this.admit(pid, site.key);
+      if (!traced) this.#ignored.add(pid);
+    }
     this.#lastPid = pid;
+    this.#lastTraced = traced;
+    return traced;
   };
 
   /** An exec or a process's end, from the ring: any process of the host. */
   readonly process = (kind: "exec" | "gone", pid: number): void => {
     if (kind === "gone") {
+      this.#ignored.delete(pid);
       // An exec from a thread other than the first ends that thread, the leader, first: the process
       // lives on, and its exec record follows. So an end is taken as such only if no exec follows.
       if (pid === this.onePid || this.#byPid.has(pid) || this.#live.has(pid)) {
@@ -93,17 +135,14 @@ export class Processes {
       return;
     }
     this.#ending.delete(pid);
+    this.#ignored.delete(pid);
     const was = this.#byPid.get(pid);
-    const key = exeKey(pid);
-    const now = key === null ? undefined : this.#programs.byKey(key);
-    if (was === undefined && now === undefined) {
-      if (this.onePid === null && key !== null) this.onOtherExec(pid, key);
-      return;
-    }
+    // A traced process's new image numbers its goroutines from 1 again: what was known of it goes.
     if (this.#live.has(pid)) this.exited(pid, "process exec'd");
-    if (now !== undefined) return this.add(pid, now);
-    this.#forget(pid);
-    if (pid === this.onePid) this.ended = true;
+    if (was !== undefined) this.#forget(pid);
+    const key = exeKey(pid);
+    const traced = key !== null && this.admit(pid, key);
+    if (!traced && was !== undefined && pid === this.onePid) this.ended = true;
   };
 
   /**
@@ -143,8 +182,10 @@ export class Processes {
   }
 
   #forget(pid: number): void {
+    this.onForget(pid);
     const p = this.#byPid.get(pid);
     this.#byPid.delete(pid);
+    this.#labels.delete(pid);
     p?.pids.delete(pid);
     if (this.#lastPid === pid) this.#lastPid = -1;
   }

@@ -35,8 +35,11 @@ export interface RecordTargets {
   lines: { format: EventLines; out: LineSink } | null;
   /** Epoch ms of CLOCK_MONOTONIC 0, for the lines' times. */
   epochOffsetMs: number;
-  /** A creation or exit came from `pid` through `site` (the pid runs that probe's executable). */
-  seen?(pid: number, site: ProbeSite): void;
+  /**
+   * A creation or exit came from `pid` through `site` (the pid runs that probe's executable): false
+   * when records of that process are to be dropped (a process gmon was told to leave out).
+   */
+  seen?(pid: number, site: ProbeSite): boolean;
   /** A process exec'd or ended: any process on the host; the caller tells which are its. */
   process?(kind: "exec" | "gone", pid: number): void;
 }
@@ -83,7 +86,7 @@ export class RecordConsumer {
       this.unplaced++;
       return;
     }
-    t.seen?.(rec.pid, site);
+    if (t.seen !== undefined && !t.seen(rec.pid, site)) return;
     // A probe on an instruction (not a return) captures its own address first: the bias follows.
     const exact = !site.spec.retprobe && rec.nframes > 0;
     const bias = exact ? rec.frame(0) - site.spec.addr : site.biasOf(rec.pid);
@@ -102,7 +105,7 @@ export class RecordConsumer {
   #exited(rec: GoroutineRecord): void {
     const t = this.#t;
     const site = t.site((rec.flags >>> Flags.probeShift) & Flags.probeMask);
-    if (site !== undefined) t.seen?.(rec.pid, site);
+    if (site !== undefined && t.seen !== undefined && !t.seen(rec.pid, site)) return;
     const createdId = t.live.exit(rec.pid, rec.goid, rec.timeNs);
     if (createdId === REPEAT || t.lines === null) return;
     const stack = site?.exitStack ?? this.#unknownStack;

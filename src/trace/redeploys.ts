@@ -18,15 +18,22 @@ export class Redeploys {
   /** Programs whose new content could not be traced: said once per rewrite, not at every exec. */
   readonly #refused = new Set<Program>();
 
-  constructor(watch: DeployWatch, programs: Programs, log: Logger) {
+  /**
+   * Host-wide mode lets go of an executable being rewritten (it has no process, or the kernel would
+   * refuse the write): its next run is found by its exec, as a new program.
+   */
+  readonly #closeOnWrite: boolean;
+
+  constructor(watch: DeployWatch, programs: Programs, log: Logger, closeOnWrite = false) {
     this.#watch = watch;
     this.#programs = programs;
     this.#log = log;
+    this.#closeOnWrite = closeOnWrite;
   }
 
-  /** Watches `p`'s file and the name it was opened by. */
-  add(p: Program): void {
-    this.#watch.add(p.path, p.key);
+  /** Watches `p`'s file, and with `renames` the name it was opened by (for a new file put there). */
+  add(p: Program, renames = true): void {
+    this.#watch.add(p.path, p.key, renames);
   }
 
   /** Acts on what happened since the last call; execs waiting for gmon go on once it returns. */
@@ -43,6 +50,11 @@ export class Redeploys {
     const p = this.#programs.byKey(e.id);
     if (p === undefined) return;
     if (e.kind === "writing") {
+      if (this.#closeOnWrite) {
+        this.#programs.close(p);
+        this.#log.info("let go: executable being rewritten", [["exe", p.exe]]);
+        return;
+      }
       if (p.links.length === 0) return;
       this.#programs.detach(p);
       this.#refused.delete(p);
@@ -86,6 +98,8 @@ export class Redeploys {
 
   /** Lets old builds (no longer at their path) go once their last process has ended. */
   housekeeping(): void {
+    // Host-wide mode lets executables go when their processes are gone, wherever they are (fleet.ts).
+    if (this.#closeOnWrite) return;
     for (const p of this.#programs.all) {
       if (p.pids.size > 0) continue;
       let current = false;
