@@ -155,14 +155,11 @@ export async function stacksSection(
     for (const c of checkouts) {
       const runs = all.get(`${c.name} ${mode}`)!;
       const m = (f: (x: StacksFigures) => number) => median(runs.map(f));
+      const bytes = m((x) => x.bytesPerStack).toFixed(0).padStart(6);
+      const held = m((x) => x.heldMiB).toFixed(1).padStart(7);
       console.log(
-        `  ${mode.padEnd(8)} ${c.name.padEnd(8)} ${
-          m((x) => x.bytesPerStack).toFixed(0).padStart(6)
-        } bytes per ` +
-          `stack seen, ${m((x) => x.heldMiB).toFixed(1).padStart(7)} MiB held, ${
-            m((x) => x.resident)
-          } stacks ` +
-          `kept, ${m((x) => x.usPerStack).toFixed(2)} us per new stack`,
+        `  ${mode.padEnd(8)} ${c.name.padEnd(8)} ${bytes} bytes per stack seen, ${held} MiB held, ` +
+          `${m((x) => x.resident)} stacks kept, ${m((x) => x.usPerStack).toFixed(2)} us per new stack`,
       );
     }
   }
