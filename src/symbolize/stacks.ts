@@ -6,13 +6,14 @@
  * (one string per distinct `func at file:line`, encoded once for lines, one list of frame ids per
  * distinct PC), a stack is its PC ids in a shared slab plus a few numbers in typed arrays and a small
  * object, and what is made from its text (the frames as strings, its encoded attributes) is made when
- * asked for, never kept here. Beyond {@link STACK_CAP} stacks, those with no live goroutine that were not used since the last
- * eviction are evicted; their ids are never given again (scripts/bench-state measures bytes per stack).
+ * asked for, never kept here. Beyond {@link STACK_CAP} stacks, those with no live goroutine that were
+ * not used since the last eviction are evicted; their ids are never given again, and one seen again is
+ * interned anew (its PCs' frames are still known). scripts/bench-state measures bytes per stack.
  *
  * @module
  */
 import { type GoroutineRecord, Layout } from "../bpf/record.ts";
-import { utf8 } from "../log/bytes.ts";
+import { ByteBuffer, utf8 } from "../log/bytes.ts";
 import { type Encoding, TEXT } from "../log/slog.ts";
 import type { Frame } from "../target/wasm.ts";
 
@@ -38,10 +39,15 @@ const PROBE_SITE_FRAMES: ReadonlySet<string> = new Set([
  * Stacks kept before those with no live goroutine are evicted. A program's go statements reached by
  * its call paths make hundreds to a few thousand distinct stacks, which this keeps, ids stable, for as
  * long as they are used at all; only a program whose calls combine without end (recursion, generated
- * paths) goes beyond, and then at ~0.2 KB a stack the table stays within ~16 MB (twice the cap, see
- * StackRegistry's sweeps) whatever it runs for.
+ * paths) goes beyond, and then the tables hold at most the cap or twice the stacks of live goroutines
+ * (see StackRegistry's sweeps), at ~0.5 KB a stack, whatever it runs for.
  */
 export const STACK_CAP = 1 << 15;
+
+/** An entry's flag: interned again since the last sweep, which keeps it (once). */
+const USED = 1;
+/** An entry's flag: never evicted, a stack the tracer holds on to (an exit probe's), till released. */
+const PINNED = 2;
 
 /** Slots of StackTable's cache of recently interned stacks. */
 const RECENT = 64;
@@ -91,10 +97,6 @@ class Stack implements StackEntry {
   readonly slot: number;
   /** Its index in its table's entry arrays; -1 once evicted. */
   local: number;
-  /** Interned again since the last sweep: a sweep keeps it (once). */
-  used = 0;
-  /** Never evicted: a stack the tracer holds on to (an exit probe's). */
-  pinned = false;
   readonly table: StackTable;
 
   constructor(id: number, slot: number, local: number, table: StackTable) {
@@ -178,7 +180,7 @@ export class StackRegistry {
     if (this.#byId.size <= this.#limit) return;
     const pins = this.#pins;
     const held = pins?.held();
-    const keep = (s: Stack) => s === current || s.pinned || s.used !== 0 || (held?.has(s.id) ?? false);
+    const keep = (s: Stack) => s === current || (held?.has(s.id) ?? false);
     const evicted: number[] = [];
     for (const table of this.#tables) {
       for (const s of table.sweep(keep)) {
@@ -208,8 +210,10 @@ export class StackTable {
   /** Member `i`'s prefix in the `stack` group, encoded once per index. */
   readonly #memberPrefix: Uint8Array[] = [];
   readonly #groupEnd: Uint8Array;
+  /** ` stack_id=` / `,"stack_id":`, before the id (`attr("stack_id", id)` is the key and the number). */
+  readonly #idKey: Uint8Array;
   /** Where {@link StackTable.attrBytesOf} assembles. */
-  #attrBytes = new Uint8Array(4096);
+  readonly #attrBytes = new ByteBuffer(4096);
 
   // PCs, by id: the file address looked up, and its frame ids (#pcFrameIds[first, first + count)).
   // Kept for the table's life: they are bounded by the program's code, not by how its calls combine.
@@ -240,8 +244,10 @@ export class StackTable {
   // Entries (distinct frame lists), by local index: the raw stack that shows them, the hidden frames
   // at its top, the hash of the rest; the Stack object users hold.
   #entryRaw = new Int32Array(256);
-  #entrySkip = new Int32Array(256);
+  #entrySkip = new Uint8Array(256);
   #entryHash = new Int32Array(256);
+  /** {@link USED} and {@link PINNED}. */
+  #entryFlags = new Uint8Array(256);
   readonly #entries: Stack[] = [];
   /** Open addressing by frame hash: local index + 1. */
   #textIndex = new Int32Array(512);
@@ -268,6 +274,7 @@ export class StackTable {
     this.#enc = enc;
     this.#registry = registry;
     this.#groupEnd = utf8(enc.groupEnd);
+    this.#idKey = utf8(enc.key("stack_id"));
   }
 
   /**
@@ -285,7 +292,7 @@ export class StackTable {
       recent !== undefined && this.#recentShape[slot] === shape && this.#recentBias[slot] === bias &&
       sameWords(this.#recentWords, slot * MAX_WORDS, w, from, 2 * n)
     ) {
-      recent.used = 1;
+      this.#entryFlags[recent.local] |= USED;
       return recent;
     }
     const stack = this.#lookup(w, from, n, bias, shape & 255);
@@ -307,7 +314,7 @@ export class StackTable {
    */
   fixed(pcs: readonly number[]): StackEntry {
     const stack = this.#ofPcs(pcs, pcs.length);
-    stack.pinned = true;
+    this.#entryFlags[stack.local] |= PINNED;
     return stack;
   }
 
@@ -317,7 +324,7 @@ export class StackTable {
    * programs come and go without end.
    */
   release(): void {
-    for (const s of this.#entries) s.pinned = false;
+    for (let e = 0; e < this.#entries.length; e++) this.#entryFlags[e] &= ~PINNED;
   }
 
   /** The stack with this id, whichever table sharing the registry made it; undefined once evicted. */
@@ -358,34 +365,29 @@ export class StackTable {
 
   /** The encoded attributes of one of this table's stacks (its {@link StackEntry.attrs}). */
   attrsOf(stack: Stack): string {
-    const enc = this.#enc;
-    const n = this.#shownIds(stack);
-    let out = enc.attr("stack_id", stack.id);
-    for (let i = 0; i < n; i++) {
-      out += enc.member("stack", String(i), i === 0) + enc.value(this.#frameText[this.#ids[i]]);
-    }
-    return n === 0 ? out : out + enc.groupEnd;
+    return new TextDecoder().decode(this.attrBytesOf(stack));
   }
 
   /**
-   * {@link StackTable.attrsOf} as UTF-8, assembled from pieces encoded once (frames are shared by many
-   * stacks), in bytes reused at the next call.
+   * The encoded attributes of one of this table's stacks as UTF-8 (its {@link StackEntry.attrBytes}),
+   * assembled from pieces encoded once (frames are shared by many stacks), in bytes reused at the next
+   * call.
    */
   attrBytesOf(stack: Stack): Uint8Array {
     const n = this.#shownIds(stack);
-    const id = utf8(this.#enc.attr("stack_id", stack.id));
-    let need = id.length + this.#groupEnd.length;
+    let need = this.#idKey.length + 16 + this.#groupEnd.length;
     for (let i = 0; i < n; i++) need += this.#prefix(i).length + this.#value(this.#ids[i]).length;
-    if (need > this.#attrBytes.length) this.#attrBytes = new Uint8Array(2 * need);
     const out = this.#attrBytes;
-    out.set(id);
-    let at = id.length;
+    out.clear();
+    out.reserve(need);
+    out.put(this.#idKey);
+    out.uint(stack.id);
     for (let i = 0; i < n; i++) {
-      at = put(out, at, this.#memberPrefix[i]);
-      at = put(out, at, this.#frameValue[this.#ids[i]]!);
+      out.put(this.#memberPrefix[i]);
+      out.put(this.#frameValue[this.#ids[i]]!);
     }
-    if (n > 0) at = put(out, at, this.#groupEnd);
-    return out.subarray(0, at);
+    if (n > 0) out.put(this.#groupEnd);
+    return out.view();
   }
 
   /** Puts the frame ids `stack` shows at the start of #ids (hidden ones skipped); their count. */
@@ -412,8 +414,8 @@ export class StackTable {
   }
 
   /**
-   * Evicts the entries `keep` refuses (and their raw stacks), compacting what stays; clears the kept
-   * ones' use since the last sweep. Returns the evicted (for StackRegistry).
+   * Evicts the entries neither pinned, nor used since the last sweep, nor kept by `keep` (and their raw
+   * stacks), compacting what stays; clears the kept ones' use. Returns the evicted (for StackRegistry).
    */
   sweep(keep: (s: Stack) => boolean): Stack[] {
     const evicted: Stack[] = [];
@@ -422,12 +424,13 @@ export class StackTable {
     let m = 0;
     for (let e = 0; e < count; e++) {
       const s = this.#entries[e];
-      if (!keep(s)) {
+      const flags = this.#entryFlags[e];
+      if ((flags & (USED | PINNED)) === 0 && !keep(s)) {
         s.local = -1;
         evicted.push(s);
         continue;
       }
-      s.used = 0;
+      this.#entryFlags[m] = flags & ~USED;
       s.local = m;
       moved[e] = m;
       this.#entries[m] = s;
@@ -514,9 +517,9 @@ export class StackTable {
       const r = index[i] - 1;
       if (r < 0) break;
       if (this.#rawHash[r] === h && this.#sameRaw(r, w, from, n, bias, exact)) {
-        const stack = this.#entries[this.#rawEntry[r]];
-        stack.used = 1;
-        return stack;
+        const e = this.#rawEntry[r];
+        this.#entryFlags[e] |= USED;
+        return this.#entries[e];
       }
     }
     const r = this.#addRaw(w, from, n, bias, exact, h);
@@ -672,9 +675,8 @@ export class StackTable {
       const e = index[i] - 1;
       if (e < 0) break;
       if (this.#entryHash[e] === h && this.#sameFrames(e, ids, skip, n)) {
-        const stack = this.#entries[e];
-        stack.used = 1;
-        return stack;
+        this.#entryFlags[e] |= USED;
+        return this.#entries[e];
       }
     }
     const e = this.#entries.length;
@@ -682,7 +684,9 @@ export class StackTable {
       this.#entryRaw = grown(this.#entryRaw, 2 * e);
       this.#entrySkip = grown(this.#entrySkip, 2 * e);
       this.#entryHash = grown(this.#entryHash, 2 * e);
+      this.#entryFlags = grown(this.#entryFlags, 2 * e);
     }
+    this.#entryFlags[e] = 0;
     this.#entryRaw[e] = r;
     this.#entrySkip[e] = skip;
     this.#entryHash[e] = h;
@@ -715,13 +719,6 @@ export class StackTable {
  */
 function lookupKey(w: Uint32Array, from: number, i: number, bias: number, exact: number): number {
   return w[from + 2 * i] + w[from + 2 * i + 1] * 0x1_0000_0000 - bias - (i < exact ? 0 : 1);
-}
-
-/** Copies `bytes` to `out[at]`; where they end. Most are a few bytes: a loop costs less than a call to set. */
-function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
-  if (bytes.length > 32) out.set(bytes, at);
-  else for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i];
-  return at + bytes.length;
 }
 
 /** Whether `b[from, from + n)` equals `a[at, at + n)`. */
