@@ -66,6 +66,7 @@ export class Session {
     this.#log = log;
     this.#out = out;
     this.live = new LiveGoroutines((id) => siteOf(this.registry.get(id)?.frames ?? []));
+    this.registry.evictWith(this.live);
     this.view = this.#makeView();
   }
 

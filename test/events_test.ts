@@ -98,3 +98,16 @@ Deno.test("event lines go into the sink's buffer one after another", () => {
       'time=2026-11-27T06:12:58.588Z level=INFO msg=runtime.goexit1 goroutine_id=1 stack_id=1 stack.0="main.f1 at /src/dir 1/é.go:1" created_stack_id=1 lifetime=1µs\n',
   );
 });
+
+Deno.test("a forgotten process's creation lines carry its new labels (its pid came back, or it exec'd)", () => {
+  const stacks = new StackTable(symbolize, TEXT);
+  const stack = stacks.fixed([1]);
+  let exe = "/bin/old";
+  const lines = new EventLines(true, TEXT, () => [["exe", exe]]);
+  const ms = Date.UTC(2026, 10, 27, 6, 12, 58, 587);
+  const line = () => written((o) => lines.created(o, ms, 1, stack, 7, false));
+  assert.match(line(), / pid=7 exe=\/bin\/old\n$/);
+  exe = "/bin/new";
+  lines.forget(7);
+  assert.match(line(), / pid=7 exe=\/bin\/new\n$/);
+});

@@ -40,6 +40,7 @@ export function fakeView(stacks: string[][] = STACKS): StateView & { live: LiveG
   // stand for an inlined call and its caller at one PC, as Go's inliner makes them.
   const entries: StackEntry[] = stacks.map((frames, i) => ({
     id: i + 1,
+    slot: i,
     frames,
     pcs: frames.length < 3 ? frames.map((_, j) => ({ addr: 0x401000 + 0x1000 * i + 0x10 * j, frames: 1 })) : [
       { addr: 0x401000 + 0x1000 * i, frames: 1 },

@@ -137,7 +137,7 @@ Deno.test("state: a million live goroutines fit the memory budget", async () => 
   // Everything (heap and typed arrays, after a GC) as the benchmark measures it: it needs --expose-gc.
   const bench = new URL("../scripts/bench-state.ts", import.meta.url).pathname;
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--v8-flags=--expose-gc", bench, String(n)],
+    args: ["run", "--quiet", "--v8-flags=--expose-gc", bench, String(n), "--only", "live"],
     stderr: "inherit",
   }).output();
   const out = new TextDecoder().decode(r.stdout);
@@ -150,7 +150,7 @@ Deno.test("state: a million live goroutines fit the memory budget", async () => 
 Deno.test("exit lines: created_stack_id and lifetime after the seed's attributes, for goroutines seen created", () => {
   const lines = new EventLines(true);
   const attrs = ' stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475"';
-  const exitStack = { id: 1, frames: [], pcs: [], attrs, attrBytes: utf8(attrs) };
+  const exitStack = { id: 1, slot: 0, frames: [], pcs: [], attrs, attrBytes: utf8(attrs) };
   const ms = Date.parse("2026-11-27T06:12:58.990Z");
   assertEquals(
     written((o) => lines.exited(o, ms, 1937, exitStack, 4242, 7, 1_503_000_000)),

@@ -91,7 +91,7 @@ export function replay(records: Captured, server: string, mode: Mode, times: num
   const target = openTarget(server);
   const enc = encoding(mode.format);
   const stacks = new StackTable((pcs) => target.image.symbolize(pcs), enc);
-  const live = new LiveGoroutines((id) => siteOf(stacks.entries[id - 1]?.frames ?? []));
+  const live = new LiveGoroutines((id) => siteOf(stacks.get(id)?.frames ?? []));
   const file = mode.file === undefined
     ? null
     : Deno.openSync(mode.file, { write: true, create: true, truncate: true });

@@ -5,9 +5,13 @@
  * Copying bytes costs little, but each copy call costs ~40 ns whatever its size, so a line is one copy
  * of a template and a few numbers written into it. A template holds a line up to its first number,
  * that number's room, and what follows it, all pre-encoded: per creation stack (and process) for a
- * creation, per creation stack for an exit (whose lifetime and pid follow). Templates are brought up
- * to date when the millisecond changes (the time is in the line's head) or the goid's digit count
- * does, which is rare next to events. No string is made per event.
+ * creation; per exit stack for an exit, with room for the created stack's id too (its lifetime and
+ * pid follow). Templates are brought up to date when the millisecond changes (the time is in the
+ * line's head) or the goid's digit count does, which is rare next to events. No string is made per
+ * event.
+ *
+ * Creation templates hold their stack's whole text: they are a cache of bounded size
+ * ({@link TEMPLATE_BYTES}), indexed by the stacks' slots, not kept per stack.
  *
  * @module
  */
@@ -24,40 +28,71 @@ export interface LineSink {
 
 const UTF8 = new TextEncoder();
 
-/**
- * Templates per stack: one per length of the head, which in JSON varies (its time drops trailing
- * zeros: `.587Z`, `.58Z`, `.5Z`, `Z`), so that a millisecond's change only rewrites a head in place.
- */
-const SLOTS = 8;
-
 /** Most bytes a lifetime takes, and the pid with the line's end. */
 const TAIL_ROOM = 64;
 
+/**
+ * Bytes of creation templates kept (each holds a whole stack's text, ~2-4 KB at 30 frames), in chunks
+ * of {@link CHUNK_BYTES}. Once full, all are dropped and the stacks in use make theirs again: ~1,000
+ * stacks' worth or more, beyond the stacks of a program that create goroutines often, so that
+ * dropping is rare and costs one template per hot stack, while a program of endless distinct stacks
+ * never holds more than this.
+ */
+const TEMPLATE_BYTES = 4 << 20;
+const CHUNK_BYTES = 256 << 10;
+
+/**
+ * Exit templates per exit stack: by the head's length (in JSON the time drops trailing zeros:
+ * `.587Z`, `.58Z`, `.5Z`, `Z`), 8 ways, and the created stack id's digits, 0 (none) to 15.
+ */
+const EXIT_VARIANTS = 8 * 16;
+
 /** A line up to the end of what is known before the event: `head` + goid's room + the rest. */
 interface Template {
-  /** Which stack, process and truncation it is for (an exit's: which exit stack). */
-  key: number;
+  /** The stack it is for: its slot may be another's later. */
+  id: number;
+  /**
+   * A creation's: the pid's line end it has (by identity: a process's labels change when it execs,
+   * then its end is made anew) and whether it says the stack was truncated. Empty for an exit's.
+   */
+  end: Uint8Array;
+  truncated: boolean;
   /** The millisecond its head says. */
   ms: number;
   /** The goid digits it has room for, right after the head. */
   digits: number;
   headLength: number;
+  /** Where the stack's attributes end (a creation's, reused when its pid or truncation changes). */
+  attrsEnd: number;
   bytes: Uint8Array;
+  /** A creation's template for the same stack with another head length (JSON's). */
+  next: Template | undefined;
 }
 
 /** Formats creations and exits; the caller decides whether INFO is enabled. */
 export class EventLines {
   readonly #enc: Encoding;
   readonly #showPid: boolean;
-  readonly #truncated: string;
+  readonly #truncated: Uint8Array;
+  readonly #createdKey: Uint8Array;
+  readonly #lifetimeKey: Uint8Array;
   #ms = NaN;
   /** This millisecond's line starts, up to goroutine_id's value, for creations and exits. */
   readonly #createdHead = new Head();
   readonly #exitedHead = new Head();
-  /** Per creation stack id (and head length): its creation lines' template. */
+  /** Per creation stack slot: its creation lines' templates, one per head length. */
   readonly #created: (Template | undefined)[] = [];
-  /** Per creation stack id (0: unknown) and head length: exit lines' template, up to the lifetime. */
-  readonly #exited: (Template | undefined)[] = [];
+  /** Where creation templates' bytes are. */
+  readonly #arena = new Arena(CHUNK_BYTES, TEMPLATE_BYTES / CHUNK_BYTES);
+  /**
+   * Per exit stack slot: {@link EXIT_VARIANTS} templates of its exit lines, up to the lifetime, with
+   * room for the goid and the created stack id (written in as the goid is: an exit stack is one for
+   * every goroutine, so a template per created stack would be one per stack).
+   */
+  readonly #exited = new Map<number, (Template | undefined)[]>();
+  /** The last exit stack's slot and templates: exits have one stack per executable. */
+  #lastExitSlot = -1;
+  #lastExit: (Template | undefined)[] = [];
   /** ` pid=N` and the line's end for one pid (`#pid`); the end alone when pids aren't shown. */
   #pid = -1;
   /** Labels after the pid (host-wide mode: the process's executable and container). */
@@ -68,8 +103,8 @@ export class EventLines {
 
   /**
    * `showPid`: add `pid=` to each line (when gmon is not limited to one process). `enc`: the format; its
-   * stacks' {@link StackEntry.attrBytes} must come from a StackTable with the same encoding. `labels`:
-   * more attributes of a process, after its pid.
+   * stacks' {@link StackEntry.attrs} must come from a StackTable with the same encoding. `labels`: more
+   * attributes of a process, after its pid.
    */
   constructor(
     showPid: boolean,
@@ -79,7 +114,9 @@ export class EventLines {
     this.#enc = enc;
     this.#showPid = showPid;
     this.#labels = labels;
-    this.#truncated = enc.attr("stack_truncated", true);
+    this.#truncated = utf8(enc.attr("stack_truncated", true));
+    this.#createdKey = utf8(enc.key("created_stack_id"));
+    this.#lifetimeKey = utf8(enc.key("lifetime"));
   }
 
   /** `time=... level=INFO msg=runtime.newproc1 goroutine_id=N stack_id=S stack.0=...` */
@@ -93,13 +130,16 @@ export class EventLines {
   ): void {
     const ms = Math.floor(epochMs);
     if (ms !== this.#ms) this.#setTime(ms);
-    const key = truncated ? -1 - pid : pid;
+    if (pid !== this.#pid) this.#setPid(pid);
     const n = digits(goid);
-    const slot = stack.id * SLOTS + (this.#createdHead.length & (SLOTS - 1));
-    let t = this.#created[slot];
-    if (t === undefined || t.ms !== ms || t.digits !== n || t.key !== key) {
-      t = this.#template(this.#createdHead, n, key, () => this.#createdTail(stack, pid, truncated), t);
-      this.#created[slot] = t;
+    const length = this.#createdHead.length;
+    let t = this.#created[stack.slot];
+    while (t !== undefined && t.headLength !== length) t = t.next;
+    if (
+      t === undefined || t.id !== stack.id || t.ms !== ms || t.digits !== n || t.end !== this.#pidEnd ||
+      t.truncated !== truncated
+    ) {
+      t = this.#createdTemplate(stack, n, truncated);
     }
     const b = out.room(t.bytes.length);
     const at = b.length;
@@ -124,50 +164,144 @@ export class EventLines {
     const ms = Math.floor(epochMs);
     if (ms !== this.#ms) this.#setTime(ms);
     const n = digits(goid);
-    const slot = createdStackId * SLOTS + (this.#exitedHead.length & (SLOTS - 1));
-    let t = this.#exited[slot];
-    if (t === undefined || t.ms !== ms || t.digits !== n || t.key !== stack.id) {
-      t = this.#template(this.#exitedHead, n, stack.id, () => this.#exitedMiddle(stack, createdStackId), t);
-      this.#exited[slot] = t;
-    }
+    const c = createdStackId > 0 ? digits(createdStackId) : 0;
+    const variant = ((this.#exitedHead.length & 7) << 4) | c;
+    const t = this.#exitTemplate(stack, variant, n, c, ms);
     if (pid !== this.#pid) this.#setPid(pid);
     const b = out.room(t.bytes.length + TAIL_ROOM + this.#pidEnd.length);
     const at = b.length;
     b.put(t.bytes);
     b.uintAt(at + t.headLength, goid, n);
-    if (createdStackId > 0) this.#enc.appendDuration(b, lifetimeNs);
+    if (c > 0) {
+      b.uintAt(at + t.bytes.length - this.#lifetimeKey.length - c, createdStackId, c);
+      this.#enc.appendDuration(b, lifetimeNs);
+    }
     b.put(this.#pidEnd);
   }
 
-  /**
-   * A template of `head`, room for `n` digits and `rest()`. `old`'s bytes are kept when only the
-   * millisecond changed and the head's length did not (the text format's never does): the new head
-   * is copied over its own.
-   */
-  #template(head: Head, n: number, key: number, rest: () => Uint8Array, old?: Template): Template {
-    if (old !== undefined && old.key === key && old.digits === n && old.headLength === head.length) {
-      head.copyTo(old.bytes);
-      old.ms = this.#ms;
-      return old;
+  /** The exit template of `stack` for `variant`, brought up to date. */
+  #exitTemplate(stack: StackEntry, variant: number, n: number, c: number, ms: number): Template {
+    if (stack.slot !== this.#lastExitSlot) {
+      let found = this.#exited.get(stack.slot);
+      if (found === undefined) {
+        found = new Array(EXIT_VARIANTS);
+        this.#exited.set(stack.slot, found);
+      }
+      this.#lastExitSlot = stack.slot;
+      this.#lastExit = found;
     }
-    const tail = rest();
-    const bytes = new Uint8Array(head.length + n + tail.length);
+    const variants = this.#lastExit;
+    const t = variants[variant];
+    if (t !== undefined && t.id === stack.id && t.digits === n) {
+      return t.ms === ms ? t : this.#retime(t, this.#exitedHead);
+    }
+    const attrs = stack.attrBytes;
+    const created = c === 0 ? [] : [this.#createdKey, new Uint8Array(c), this.#lifetimeKey];
+    const made = this.#template(stack.id, this.#exitedHead, n, attrs.length, [attrs, ...created]);
+    variants[variant] = made;
+    return made;
+  }
+
+  /**
+   * A creation template for `stack` and this head: the one of its head length retimed, or made anew
+   * (its attributes copied from another of its templates if it has one: encoding them is the cost).
+   */
+  #createdTemplate(stack: StackEntry, n: number, truncated: boolean): Template {
+    const head = this.#createdHead;
+    const at = this.#created[stack.slot];
+    const first = at?.id === stack.id ? at : undefined;
+    let same = first;
+    while (same !== undefined && same.headLength !== head.length) same = same.next;
+    if (
+      same !== undefined && same.digits === n && same.end === this.#pidEnd && same.truncated === truncated
+    ) {
+      return this.#retime(same, head);
+    }
+    const tail = truncated ? this.#truncated : NOTHING;
+    const { room, source } = this.#room(stack, first, head.length + n + tail.length + this.#pidEnd.length);
+    const { bytes } = room;
+    head.copyTo(bytes, room.at);
+    let end = room.at + head.length + n;
+    const attrs = source instanceof Uint8Array ? source : attrsOf(source);
+    bytes.set(attrs, end);
+    end += attrs.length;
+    const attrsEnd = end - room.at;
+    bytes.set(tail, end);
+    bytes.set(this.#pidEnd, end + tail.length);
+    end += tail.length + this.#pidEnd.length;
+    // The stack's other templates stay, unless the arena was emptied to make room.
+    const others = first === undefined || this.#created[stack.slot] !== first
+      ? undefined
+      : same === undefined
+      ? first
+      : without(first, same);
+    const t: Template = {
+      id: stack.id,
+      end: this.#pidEnd,
+      truncated,
+      ms: this.#ms,
+      digits: n,
+      headLength: head.length,
+      attrsEnd,
+      bytes: this.#arena.take(room, end - room.at),
+      next: others,
+    };
+    while (this.#created.length <= stack.slot) this.#created.push(undefined);
+    this.#created[stack.slot] = t;
+    return t;
+  }
+
+  /**
+   * Room for a creation template of `stack`: `fixed` bytes and its attributes, copied from `from` (one
+   * of its templates) or encoded anew. When the arena is full every creation template goes (the
+   * attributes then come from the stack, not from them).
+   */
+  #room(
+    stack: StackEntry,
+    from: Template | undefined,
+    fixed: number,
+  ): { room: Room; source: Template | Uint8Array } {
+    if (from !== undefined) {
+      const room = this.#arena.room(fixed + attrsOf(from).length);
+      if (room !== null) return { room, source: from };
+    }
+    const source = stack.attrBytes;
+    let room = this.#arena.room(fixed + source.length);
+    if (room === null) {
+      this.#created.fill(undefined);
+      this.#arena.reset();
+      room = this.#arena.room(fixed + source.length)!;
+    }
+    return { room, source };
+  }
+
+  /** `t` with this millisecond's `head` (of the same length) copied over its own. */
+  #retime(t: Template, head: Head): Template {
+    head.copyTo(t.bytes);
+    t.ms = this.#ms;
+    return t;
+  }
+
+  /** An exit template: `head`, room for `n` digits, then `parts`, the first of `attrsLength` bytes. */
+  #template(id: number, head: Head, n: number, attrsLength: number, parts: Uint8Array[]): Template {
+    const bytes = new Uint8Array(parts.reduce((sum, p) => sum + p.length, head.length + n));
     head.copyTo(bytes);
-    bytes.set(tail, head.length + n);
-    return { key, ms: this.#ms, digits: n, headLength: head.length, bytes };
-  }
-
-  #createdTail(stack: StackEntry, pid: number, truncated: boolean): Uint8Array {
-    if (pid !== this.#pid) this.#setPid(pid);
-    return concat(stack.attrBytes, utf8(truncated ? this.#truncated : ""), this.#pidEnd);
-  }
-
-  #exitedMiddle(stack: StackEntry, createdStackId: number): Uint8Array {
-    const enc = this.#enc;
-    const created = createdStackId > 0
-      ? enc.key("created_stack_id") + createdStackId + enc.key("lifetime")
-      : "";
-    return concat(stack.attrBytes, utf8(created));
+    let at = head.length + n;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
+    return {
+      id,
+      end: NOTHING,
+      truncated: false,
+      ms: this.#ms,
+      digits: n,
+      headLength: head.length,
+      attrsEnd: head.length + n + attrsLength,
+      bytes,
+      next: undefined,
+    };
   }
 
   #setPid(pid: number): void {
@@ -214,19 +348,74 @@ class Head {
     this.length = UTF8.encodeInto(s, this.bytes).written;
   }
 
-  /** Copies the head to the start of `to`. */
-  copyTo(to: Uint8Array): void {
+  /** Copies the head to `to[at]`. */
+  copyTo(to: Uint8Array, at = 0): void {
     const b = this.bytes;
-    for (let i = 0; i < this.length; i++) to[i] = b[i];
+    for (let i = 0; i < this.length; i++) to[at + i] = b[i];
   }
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+const NOTHING = new Uint8Array(0);
+
+/** The stack's attributes in template `t`. */
+function attrsOf(t: Template): Uint8Array {
+  return t.bytes.subarray(t.headLength + t.digits, t.attrsEnd);
+}
+
+/** Where bytes may be written: `bytes[at, ...)`. */
+interface Room {
+  bytes: Uint8Array;
+  at: number;
+}
+
+/**
+ * Bytes handed out from a few fixed chunks, all taken back at once: a new typed array costs
+ * microseconds (its memory comes from the runtime's allocator, and counts towards its next GC), a view
+ * of a chunk far less. What is larger than a chunk (a stack of huge frames) gets its own array.
+ */
+class Arena {
+  readonly #chunkBytes: number;
+  readonly #chunks: Uint8Array[] = [];
+  readonly #max: number;
+  #chunk = -1;
+  #top = 0;
+
+  constructor(chunkBytes: number, maxChunks: number) {
+    this.#chunkBytes = chunkBytes;
+    this.#max = maxChunks;
   }
-  return out;
+
+  /** Room for `n` bytes, to {@link take} once written; null when every chunk is used. */
+  room(n: number): Room | null {
+    if (n > this.#chunkBytes) return { bytes: new Uint8Array(n), at: 0 };
+    if (this.#chunk < 0 || this.#top + n > this.#chunkBytes) {
+      if (this.#chunk + 1 === this.#max) return null;
+      this.#chunk++;
+      this.#top = 0;
+      if (this.#chunk === this.#chunks.length) this.#chunks.push(new Uint8Array(this.#chunkBytes));
+    }
+    return { bytes: this.#chunks[this.#chunk], at: this.#top };
+  }
+
+  /** The `n` bytes written in `room`, taken. */
+  take(room: Room, n: number): Uint8Array {
+    if (room.bytes !== this.#chunks[this.#chunk]) return room.bytes.subarray(0, n);
+    this.#top += n;
+    return room.bytes.subarray(room.at, room.at + n);
+  }
+
+  /** Everything taken is free again (its holders must be gone). */
+  reset(): void {
+    this.#chunk = -1;
+    this.#top = 0;
+  }
+}
+
+/** The list from `first` without `t` (one of its templates). */
+function without(first: Template, t: Template): Template | undefined {
+  if (first === t) return t.next;
+  let at = first;
+  while (at.next !== t) at = at.next!;
+  at.next = t.next;
+  return first;
 }

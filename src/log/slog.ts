@@ -565,6 +565,14 @@ export interface Encoding {
   attr(key: string, value: AttrValue | Group): string;
   /** `slog.Group(key, ...)`: ` key.a=1 key.b=2` / `,"key":{"a":1,"b":2}`; nothing when empty. */
   group(key: string, attrs: Group): string;
+  /**
+   * What precedes member `key`'s value in {@link group} `group` (`first`: the group's first member,
+   * which opens it): ` group.key=` / `,"group":{"key":` or `,"key":`. With {@link groupEnd}, a group is
+   * assembled from values encoded once (a frame of many stacks) rather than encoded whole.
+   */
+  member(group: string, key: string, first: boolean): string;
+  /** What closes a group that has members: nothing / `}`. */
+  readonly groupEnd: string;
   /** Fragments of a list of attributes, concatenated. */
   attrs(attrs: Group): string;
   /** One complete line, newline included, from an encoded time and encoded attributes. */
@@ -583,6 +591,8 @@ export const TEXT: Encoding = Object.freeze({
   appendDuration: appendLifetime,
   attr: encodeAttr,
   group: (key: string, attrs: Group) => textAttr("", key, attrs),
+  member: (group: string, key: string) => " " + textKey(group + ".", key) + "=",
+  groupEnd: "",
   attrs: encodeAttrs,
   line: (time: string, level: Level, msg: string, encodedAttrs: string) =>
     "time=" + time + " level=" + level + " msg=" + encodeString(msg) + encodedAttrs + "\n",
@@ -600,6 +610,9 @@ export const JSON_LINES: Encoding = Object.freeze({
   appendDuration: appendJSONDuration,
   attr: jsonAttr,
   group: (key: string, attrs: Group) => jsonAttr(key, attrs),
+  member: (group: string, key: string, first: boolean) =>
+    (first ? "," + jsonString(group) + ":{" : ",") + jsonString(key) + ":",
+  groupEnd: "}",
   attrs: (attrs: Group) => {
     let out = "";
     for (const [k, v] of attrs) out += jsonAttr(k, v);

@@ -6,7 +6,9 @@
  * index, adopted flag: 25 bytes) plus its entry in an open-addressing index (4 bytes, load <= 0.5): ~40 bytes with the
  * slack of doubling (scripts/bench-state measures it; test/state_test.ts holds it under 64). The slabs
  * grow to the peak and stay there. No object per goroutine, nothing allocated per event once grown: an
- * event costs a hash probe and a few array writes, its stack and site aggregates found by index.
+ * event costs a hash probe and a few array writes, its stack's aggregates found by a second probe (by
+ * stack id: ids grow without end), its site's by index. A stack seen in a process costs it four numbers
+ * and an index entry until the stack tables evict the stack ({@link LiveGoroutines.forget}).
  *
  * @module
  */
@@ -65,9 +67,14 @@ function funcOf(frame: string): string {
 class ProcessTable {
   readonly pid: number;
   live = 0;
-  /** stack id -> local stack index + 1 (0: none yet). */
-  stackIndexOf = new Int32Array(64);
-  // Per stack seen in this process.
+  /**
+   * Local stack index + 1 (0: empty) by stack id, open addressing (ids grow without end, and stacks
+   * are forgotten once evicted: an array by id would grow with every id ever given).
+   */
+  #stackIndex = new Int32Array(64);
+  /** Local indices of forgotten stacks, for reuse. */
+  readonly #freeStacks: number[] = [];
+  // Per stack seen in this process (id 0: a forgotten one's index, free).
   readonly stackIds: number[] = [];
   readonly stackLive: number[] = [];
   readonly stackCreated: number[] = [];
@@ -91,15 +98,48 @@ class ProcessTable {
 
   /** The local stack index of `stackId`, made on first use (once per stack and process). */
   stackIndex(stackId: number, site: (stackId: number) => string): number {
-    if (stackId < this.stackIndexOf.length) {
-      const i = this.stackIndexOf[stackId];
-      if (i !== 0) return i - 1;
-    } else {
-      const grown = new Int32Array(Math.max(stackId + 1, this.stackIndexOf.length * 2));
-      grown.set(this.stackIndexOf);
-      this.stackIndexOf = grown;
+    const pos = this.#probe(stackId);
+    const found = this.#stackIndex[pos];
+    if (found !== 0) return found - 1;
+    const i = this.#newStack(stackId, this.#siteOf(site(stackId)));
+    this.#stackIndex[pos] = i + 1;
+    if (2 * (this.stackIds.length - this.#freeStacks.length) > this.#stackIndex.length) this.#rehash();
+    return i;
+  }
+
+  /** The local index of `stackId`, or -1 if this process has not seen it. */
+  find(stackId: number): number {
+    return this.#stackIndex[this.#probe(stackId)] - 1;
+  }
+
+  /** Forgets a stack with nothing live here (evicted: its id never comes again); its created count goes. */
+  forget(stackId: number): void {
+    const pos = this.#probe(stackId);
+    const i = this.#stackIndex[pos] - 1;
+    if (i < 0 || this.stackLive[i] > 0) return;
+    this.#removeAt(pos);
+    this.stackIds[i] = 0;
+    this.stackCreated[i] = 0;
+    this.#freeStacks.push(i);
+  }
+
+  #newStack(stackId: number, site: number): number {
+    const free = this.#freeStacks.pop();
+    if (free !== undefined) {
+      this.stackIds[free] = stackId;
+      this.stackLive[free] = 0;
+      this.stackCreated[free] = 0;
+      this.stackSite[free] = site;
+      return free;
     }
-    const name = site(stackId);
+    this.stackIds.push(stackId);
+    this.stackLive.push(0);
+    this.stackCreated.push(0);
+    this.stackSite.push(site);
+    return this.stackIds.length - 1;
+  }
+
+  #siteOf(name: string): number {
     let s = this.siteIndex.get(name);
     if (s === undefined) {
       s = this.siteNames.length;
@@ -111,13 +151,49 @@ class ProcessTable {
       this.siteLifetimeNs.push(0);
       for (let b = 0; b < NB; b++) this.siteBuckets.push(0);
     }
-    const i = this.stackIds.length;
-    this.stackIds.push(stackId);
-    this.stackLive.push(0);
-    this.stackCreated.push(0);
-    this.stackSite.push(s);
-    this.stackIndexOf[stackId] = i + 1;
-    return i;
+    return s;
+  }
+
+  #home(stackId: number): number {
+    const h = Math.imul(stackId, 0x9e3779b1);
+    return (h ^ (h >>> 15)) & (this.#stackIndex.length - 1);
+  }
+
+  /** Where `stackId` is in the index, or the empty position where it would go. */
+  #probe(stackId: number): number {
+    const index = this.#stackIndex;
+    const mask = index.length - 1;
+    let i = this.#home(stackId);
+    for (;;) {
+      const e = index[i];
+      if (e === 0 || this.stackIds[e - 1] === stackId) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Empties position `i`, shifting later entries of its cluster back (no tombstones). */
+  #removeAt(i: number): void {
+    const index = this.#stackIndex;
+    const mask = index.length - 1;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const e = index[j];
+      if (e === 0) break;
+      const k = this.#home(this.stackIds[e - 1]);
+      if (((j - k) & mask) >= ((j - i) & mask)) {
+        index[i] = e;
+        i = j;
+      }
+    }
+    index[i] = 0;
+  }
+
+  #rehash(): void {
+    this.#stackIndex = new Int32Array(this.#stackIndex.length * 2);
+    for (let i = 0; i < this.stackIds.length; i++) {
+      if (this.stackIds[i] !== 0) this.#stackIndex[this.#probe(this.stackIds[i])] = i + 1;
+    }
   }
 
   remember(goid: number): void {
@@ -167,7 +243,6 @@ export class LiveGoroutines {
   lastLifetimeNs = 0;
 
   readonly #site: (stackId: number) => string;
-  readonly #siteOfStack: string[] = [];
   readonly #byPid = new Map<number, ProcessTable>();
   #lastPid = NO_PID;
   #last: ProcessTable | undefined;
@@ -344,6 +419,7 @@ export class LiveGoroutines {
     const out: StackStats[] = [];
     for (const t of this.#byPid.values()) {
       for (let a = 0; a < t.stackIds.length; a++) {
+        if (t.stackIds[a] === 0) continue;
         out.push({
           pid: t.pid,
           stackId: t.stackIds[a],
@@ -416,19 +492,41 @@ export class LiveGoroutines {
     return this.#siteFn(stackId);
   }
 
+  /** The stacks live goroutines were created with (adopted ones' included), over every process. */
+  held(): Set<number> {
+    const out = new Set<number>();
+    for (const t of this.#byPid.values()) {
+      for (let a = 0; a < t.stackIds.length; a++) if (t.stackLive[a] > 0) out.add(t.stackIds[a]);
+    }
+    return out;
+  }
+
+  /**
+   * Forgets stacks with nothing live (evicted from the stack tables: their ids never come again), and
+   * with them their created counts; their sites' counts stay.
+   */
+  forget(stackIds: readonly number[]): void {
+    for (const t of this.#byPid.values()) for (const id of stackIds) t.forget(id);
+  }
+
   /** Bytes held by the slabs and the index (what grows with the number of live goroutines). */
   get slabBytes(): number {
     return this.#goid.byteLength + this.#born.byteLength + this.#pid.byteLength + this.#agg.byteLength +
       this.#adopted.byteLength + this.#index.byteLength;
   }
 
+  /** A stack's site: as a process that has seen it named it, else as the constructor's `site` does. */
   readonly #siteFn = (stackId: number): string => {
-    let s = this.#siteOfStack[stackId];
-    if (s === undefined) {
-      s = this.#site(stackId);
-      this.#siteOfStack[stackId] = s;
+    const last = this.#last;
+    if (last !== undefined) {
+      const a = last.find(stackId);
+      if (a >= 0) return last.siteNames[last.stackSite[a]];
     }
-    return s;
+    for (const t of this.#byPid.values()) {
+      const a = t.find(stackId);
+      if (a >= 0) return t.siteNames[t.stackSite[a]];
+    }
+    return this.#site(stackId);
   };
 
   #table(pid: number): ProcessTable {

@@ -170,6 +170,7 @@ export class Programs {
 
   #free(p: Program): void {
     for (let i = 0; i < p.sites.length; i++) this.#sites[p.base + i] = undefined;
+    p.stacks.release();
   }
 
   /** The first index of `n` free consecutive ones. */
