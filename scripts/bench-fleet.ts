@@ -2,7 +2,7 @@
  * scripts/bench-fleet: what one host-wide gmon (-all) costs in memory as it traces more processes
  * and more distinct executables. For each case it starts P processes of E executables (copies of
  * test/fixtures/leaker, each with 20 goroutines leaked and parked), starts gmon -all limited to them
- * (-exe), waits until it traces all P and 12 s more, then reads its memory from /proc: VmRSS, its anonymous
+ * (-exe), waits until it traces all P and 30 s more, then reads its memory from /proc: VmRSS, its anonymous
  * part (gmon's own) and shared part (Deno's binary, the ring buffer), and the peak (VmHWM).
  * The first case traces none: gmon's own floor. Cases run one after another, each with a fresh gmon.
  *
@@ -65,7 +65,7 @@ async function measure(tag: string, procs: number): Promise<Memory> {
   if (traced !== procs) throw new Error(`gmon traces ${traced} processes, not ${procs}: ${text}`);
   // Settle: the first readings of goroutines (adoption) are done, the heap has had a GC or two and
   // gmon has given what they freed back to the kernel (every 10 s).
-  await new Promise((r) => setTimeout(r, 12_000));
+  await new Promise((r) => setTimeout(r, 30_000));
   const m = memory(gmon.pid);
   gmon.kill("SIGINT");
   await gmon.status;
