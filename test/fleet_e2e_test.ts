@@ -8,7 +8,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { Container } from "./container.ts";
-import { attrs, buildFixture, checkAllSeen, Gmon, leftovers, parseSpawned } from "./harness.ts";
+import { attrs, buildFixture, checkAllSeen, Gmon, leftovers, parseSpawned, root } from "./harness.ts";
 import { freePort, until } from "./leaker.ts";
 import { promtool } from "./promtool.ts";
 import { buildWith } from "./toolchains.ts";
@@ -75,7 +75,7 @@ Deno.test("fleet: -all finds every Go program, before and after it, in a contain
   const tag = `fleet${Math.floor(Math.random() * 1e9)}`;
   const dir = Deno.makeTempDirSync();
   const spawner = buildFixture("spawner");
-  const old = buildWith("go1.21", "test/fixtures/spawner", []);
+  const old = buildWith("go1.21", `${root}/test/fixtures/spawner`, []);
   assert("path" in old, `no go1.21: ${"skip" in old ? old.skip : ""}`);
   const bins = {
     plain: copyAs(spawner, `${dir}/${tag}-plain`),
