@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { monotonicNs } from "../bpf/native.ts";
 import type { GoRelease } from "../target/goruntime.ts";
 import type { FrameFacts, TargetImage } from "../target/wasm.ts";
@@ -149,7 +150,9 @@ export class SnapshotReader {
     for (let i = 0; i < gps.length; i += CHUNK) {
       // Let gmon's timers (the ring's drain) run every few milliseconds of this work.
       if (performance.now() - lastYield >= YIELD_EVERY_MS) {
-        await new Promise((r) => setTimeout(r, 0));
+        // setImmediate rather than a zero timeout: due timers and I/O run all the same, but a zero
+        // timeout idles ~2.5 ms here, every 5 ms of a big reading (a third of its time at 100k).
+        await new Promise((r) => setImmediate(r));
         lastYield = performance.now();
       }
       const chunk = this.#readChunk(mem, gps.slice(i, i + CHUNK), bias, reasons);
