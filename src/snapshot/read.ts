@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { monotonicNs } from "../bpf/native.ts";
 import type { GoRelease } from "../target/goruntime.ts";
 import type { FrameFacts, TargetImage } from "../target/wasm.ts";
@@ -15,7 +16,7 @@ import { locateAllgs } from "./allgs.ts";
 import { formatArgs } from "./args.ts";
 import { type CreatedBy, type Frame, type Goroutine, Status, STATUS_SCAN } from "./goroutine.ts";
 import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
-import { gather, ProcessMemory, type ReadRequest } from "./memory.ts";
+import { gather, ProcessMemory, Ranges, type ReadRequest, Scratch } from "./memory.ts";
 import { type PhysicalFrame, type StackCopy, Walk, type WalkStart } from "./unwind.ts";
 
 /**
@@ -111,6 +112,9 @@ export class SnapshotReader {
   readonly #recheckBytes: number;
   #withArgs = false;
   readonly #lines = new Map<number, Frame[]>();
+  /** Where a round's headers and stacks are read: reused, as a round's bytes are done with by its end. */
+  readonly #scratch = new Scratch(Uint8Array);
+  readonly #stackReads = new Ranges();
   #waitReasons: readonly string[] | null;
   readonly #waitReasonSym: { addr: number; size: number } | null;
 
@@ -146,11 +150,13 @@ export class SnapshotReader {
     for (let i = 0; i < gps.length; i += CHUNK) {
       // Let gmon's timers (the ring's drain) run every few milliseconds of this work.
       if (performance.now() - lastYield >= YIELD_EVERY_MS) {
-        await new Promise((r) => setTimeout(r, 0));
+        // setImmediate rather than a zero timeout: due timers and I/O run all the same, but a zero
+        // timeout idles ~2.5 ms here, every 5 ms of a big reading (a third of its time at 100k).
+        await new Promise((r) => setImmediate(r));
         lastYield = performance.now();
       }
       const chunk = this.#readChunk(mem, gps.slice(i, i + CHUNK), bias, reasons);
-      reads.push(...chunk.reads);
+      for (const r of chunk.reads) reads.push(r);
       unsettled += chunk.unsettled;
     }
     const endNs = monotonicNs();
@@ -207,36 +213,35 @@ export class SnapshotReader {
     bias: number,
     reasons: readonly string[],
   ): { reads: ReadGoroutine[]; unsettled: number } {
-    const byGp = new Map<number, ReadGoroutine>();
-    let pending = gps;
+    // Goroutines by position in `gps`; `pending` holds the positions still to read.
+    const got = new Array<ReadGoroutine | null>(gps.length).fill(null);
+    let pending = Array.from(gps.keys());
     for (let attempt = 0; attempt <= RETRIES && pending.length > 0; attempt++) {
-      const headers = this.#headers(mem, pending);
+      const headers = this.#headers(mem, pending.map((k) => gps[k]));
       const walks = this.#walks(mem, headers, bias);
       const unmoved = this.#unmoved(mem, headers);
       const moved: number[] = [];
-      headers.forEach((h, i) => {
-        if (h === null) return;
+      for (let i = 0; i < headers.length; i++) {
+        const h = headers[i];
+        if (h === null) continue;
         const walked = walks[i];
-        if (!unmoved[i] || (walked !== null && "why" in walked)) {
-          moved.push(h.gp);
-          return;
-        }
-        byGp.set(h.gp, this.#goroutine(h, walked, bias, reasons));
-      });
+        if (!unmoved[i] || (walked !== null && "why" in walked)) moved.push(pending[i]);
+        else got[pending[i]] = this.#goroutine(h, walked, bias, reasons);
+      }
       pending = moved;
     }
     // Never a torn stack: what would not hold still is shown as it is now, without its stack.
     if (pending.length > 0) {
-      this.#headers(mem, pending).forEach((h) => {
-        if (h !== null) byGp.set(h.gp, this.#goroutine(h, null, bias, reasons));
+      this.#headers(mem, pending.map((k) => gps[k])).forEach((h, i) => {
+        if (h !== null) got[pending[i]] = this.#goroutine(h, null, bias, reasons);
       });
     }
-    return { reads: gps.flatMap((gp) => byGp.get(gp) ?? []), unsettled: pending.length };
+    return { reads: got.filter((r) => r !== null), unsettled: pending.length };
   }
 
   /** The header of each g (its fields up to the last one gmon reads); null for a dead or unreadable one. */
   #headers(mem: ProcessMemory, gps: number[]): (Header | null)[] {
-    const { bytes, at } = gather(mem, gps, this.#headerBytes);
+    const { bytes, at } = gather(mem, gps, this.#headerBytes, this.#scratch);
     const view = new DataView(bytes.buffer);
     return gps.map((gp, i) => (at[i] >= 0 ? this.#decode(view, at[i], gp) : null));
   }
@@ -247,7 +252,12 @@ export class SnapshotReader {
    */
   #unmoved(mem: ProcessMemory, headers: (Header | null)[]): boolean[] {
     const o = this.layout.g;
-    const { bytes, at: where } = gather(mem, headers.map((h) => h?.gp ?? 0), this.#recheckBytes);
+    const { bytes, at: where } = gather(
+      mem,
+      headers.map((h) => h?.gp ?? 0),
+      this.#recheckBytes,
+      this.#scratch,
+    );
     const view = new DataView(bytes.buffer);
     return headers.map((h, i) => {
       if (h === null || where[i] < 0) return false;
@@ -263,29 +273,28 @@ export class SnapshotReader {
 
   #decode(view: DataView, at: number, gp: number): Header | null {
     const o = this.layout.g;
-    const w = (off: number) => wordAt(view, at + off);
     const raw = view.getUint32(at + o.atomicstatus, true);
     const status = raw & ~STATUS_SCAN;
     if (status === Status.dead || status === Status.deadextra || status === Status.idle) return null;
-    const syscallsp = w(o.syscallsp);
+    const syscallsp = wordAt(view, at + o.syscallsp);
     return {
       gp,
-      goid: w(o.goid),
+      goid: wordAt(view, at + o.goid),
       status,
       scan: (raw & STATUS_SCAN) !== 0,
-      stackLo: w(o.stackLo),
-      stackHi: w(o.stackHi),
+      stackLo: wordAt(view, at + o.stackLo),
+      stackHi: wordAt(view, at + o.stackHi),
       // Go's unwinder: a goroutine in (or leaving) a system call is walked from where it entered it.
       start: syscallsp !== 0
-        ? { pc: w(o.syscallpc), sp: syscallsp, syscall: true }
-        : { pc: w(o.schedPc), sp: w(o.schedSp), syscall: false },
-      waitsince: w(o.waitsince),
+        ? { pc: wordAt(view, at + o.syscallpc), sp: syscallsp, syscall: true }
+        : { pc: wordAt(view, at + o.schedPc), sp: wordAt(view, at + o.schedSp), syscall: false },
+      waitsince: wordAt(view, at + o.waitsince),
       waitreason: view.getUint8(at + o.waitreason),
-      lockedm: w(o.lockedm),
-      waiting: w(o.waiting),
-      parentGoid: o.parentGoid === null ? 0 : w(o.parentGoid),
-      gopc: w(o.gopc),
-      startpc: w(o.startpc),
+      lockedm: wordAt(view, at + o.lockedm),
+      waiting: wordAt(view, at + o.waiting),
+      parentGoid: o.parentGoid === null ? 0 : wordAt(view, at + o.parentGoid),
+      gopc: wordAt(view, at + o.gopc),
+      startpc: wordAt(view, at + o.startpc),
     };
   }
 
@@ -294,64 +303,93 @@ export class SnapshotReader {
    * frames with their arguments printed, why it must be read again, or null for a running one.
    */
   #walks(mem: ProcessMemory, headers: (Header | null)[], bias: number): (Walked | Unsettled | null)[] {
-    const out: (Walked | Unsettled | null)[] = headers.map(() => null);
-    let want: { h: Header; i: number; have: Uint8Array; len: number }[] = [];
-    headers.forEach((h, i) => {
-      if (h === null || !hasStack(h)) return;
+    const out = new Array<Walked | Unsettled | null>(headers.length).fill(null);
+    // The first read of every stack, as parallel arrays: no object per goroutine.
+    const reads = this.#stackReads.reset(headers.length);
+    const who = new Int32Array(headers.length);
+    let n = 0;
+    let total = 0;
+    for (let i = 0; i < headers.length; i++) {
+      const h = headers[i];
+      if (h === null || !hasStack(h)) continue;
       const sp = h.start.sp;
       if (sp < h.stackLo || sp > h.stackHi || h.stackHi - h.stackLo > MAX_STACK_BYTES) {
         out[i] = { why: "saved stack pointer outside the stack" };
-      } else {
-        // Printing arguments reads the callers' frames above each frame: the whole used stack then.
-        const len = this.#withArgs ? h.stackHi - sp : Math.min(FIRST_STACK_BYTES, h.stackHi - sp);
-        want.push({ h, i, have: new Uint8Array(0), len });
+        continue;
       }
-    });
-    while (want.length > 0) {
-      // Only what is missing is read: from where the last read ended to the new length.
+      // Printing arguments reads the callers' frames above each frame: the whole used stack then.
+      const len = this.#withArgs ? h.stackHi - sp : Math.min(FIRST_STACK_BYTES, h.stackHi - sp);
+      reads.add(sp, len, total);
+      who[n++] = i;
+      total += len;
+    }
+    // Each stack read is walked (and a longer one's bytes copied) before the scratch is reused.
+    const buf = this.#scratch.take(total);
+    const ok = mem.readRanges(reads, buf);
+    // One object for every first read: a walk keeps nothing of it.
+    const stack: StackCopy = { base: 0, view: new DataView(buf.buffer), off: 0, len: 0, hi: 0 };
+    let longer: Longer[] = [];
+    for (let j = 0; j < n; j++) {
+      const h = headers[who[j]]!;
+      if (!ok[j]) {
+        out[who[j]] = { why: "stack not readable" };
+        continue;
+      }
+      stack.base = h.start.sp;
+      stack.off = reads.at[j];
+      stack.len = reads.len[j];
+      stack.hi = h.stackHi;
+      this.#walkOne(stack, h, who[j], bias, out, longer);
+    }
+    // Deeper stacks than the first read: only what is missing is read, from where the last read ended.
+    while (longer.length > 0) {
       let total = 0;
-      const reqs = want.map(({ h, have, len }): ReadRequest => {
+      const reqs = longer.map(({ h, have, len }): ReadRequest => {
         const r = { addr: h.start.sp + have.length, len: len - have.length, at: total };
         total += r.len;
         return r;
       });
-      const buf = new Uint8Array(total);
+      const buf = this.#scratch.take(total);
       const ok = mem.readMany(reqs, buf);
-      const view = new DataView(buf.buffer);
-      const longer: typeof want = [];
-      const w = this.#walk;
-      want.forEach((x, j) => {
+      const next: Longer[] = [];
+      longer.forEach((x, j) => {
         if (!ok[j]) {
           out[x.i] = { why: "stack not readable" };
           return;
         }
-        // The first read's bytes are in this round's buffer as they are; a longer stack's are put
-        // together once.
-        let stack: StackCopy;
-        if (x.have.length === 0) {
-          stack = { base: x.h.start.sp, view, off: reqs[j].at, len: reqs[j].len, hi: x.h.stackHi };
-        } else {
-          const bytes = concat(x.have, buf.subarray(reqs[j].at, reqs[j].at + reqs[j].len));
-          stack = {
-            base: x.h.start.sp,
-            view: new DataView(bytes.buffer),
-            off: 0,
-            len: bytes.length,
-            hi: x.h.stackHi,
-          };
-        }
-        const problem = w.run(stack, x.h.start, bias, this.#factsAt);
-        if (problem === null) out[x.i] = this.#walked(w, stack);
-        else if (problem.kind === "torn") out[x.i] = { why: problem.why };
-        else {
-          const len = Math.min(problem.need + FIRST_STACK_BYTES, x.h.stackHi - x.h.start.sp);
-          const have = new Uint8Array(stack.view.buffer, stack.off, stack.len).slice();
-          longer.push({ ...x, have, len });
-        }
+        const bytes = concat(x.have, buf.subarray(reqs[j].at, reqs[j].at + reqs[j].len));
+        const stack = {
+          base: x.h.start.sp,
+          view: new DataView(bytes.buffer),
+          off: 0,
+          len: bytes.length,
+          hi: x.h.stackHi,
+        };
+        this.#walkOne(stack, x.h, x.i, bias, out, next);
       });
-      want = longer;
+      longer = next;
     }
     return out;
+  }
+
+  /** Walks one stack copy: its frames or why not into `out[i]`, or onto `longer` to be read further. */
+  #walkOne(
+    stack: StackCopy,
+    h: Header,
+    i: number,
+    bias: number,
+    out: (Walked | Unsettled | null)[],
+    longer: Longer[],
+  ): void {
+    const problem = this.#walk.run(stack, h.start, bias, this.#factsAt);
+    if (problem === null) out[i] = this.#walked(this.#walk, stack);
+    else if (problem.kind === "torn") out[i] = { why: problem.why };
+    else {
+      const len = Math.min(problem.need + FIRST_STACK_BYTES, h.stackHi - h.start.sp);
+      // Copied out: the scratch the copy is in is read into again.
+      const have = new Uint8Array(stack.view.buffer, stack.off, stack.len).slice();
+      longer.push({ h, i, have, len });
+    }
   }
 
   /**
@@ -359,7 +397,7 @@ export class SnapshotReader {
    * same pcs (made once); with them, this goroutine's own frames and argument texts.
    */
   #walked(w: Walk, stack: StackCopy): Walked {
-    if (!this.#withArgs) return { shared: this.#intern(w), frames: null, args: null };
+    if (!this.#withArgs) return this.#intern(w).walked;
     const frames = Array.from({ length: w.n }, (_, i) => w.frame(i));
     return { shared: null, frames, args: frames.map((f) => this.#args(f, stack)) };
   }
@@ -452,7 +490,9 @@ export class SnapshotReader {
         args: "",
       })),
       frames: null,
+      walked: null!,
     };
+    s.walked = { shared: s, frames: null, args: null };
     bucket.push(s);
     return s;
   }
@@ -570,6 +610,8 @@ interface Walked {
 
 /** Goroutines stopped at the same pcs share one stack (when arguments are not read). */
 interface SharedStack {
+  /** What a walk that ends in this stack keeps: made once, for every goroutine stopped there. */
+  walked: Walked;
   rawPcs: number[];
   pcs: number[];
   physical: { symPc: number; func: string; offset: number; args: string }[];
@@ -624,6 +666,14 @@ function isSystem(g: Goroutine): boolean {
 /** A goroutine has a stack to read unless it runs on a thread (Go prints those without one). */
 function hasStack(h: Header): boolean {
   return !(h.status === Status.running && !h.start.syscall);
+}
+
+/** A stack to read further: `len` bytes from its saved sp, of which `have` are read. */
+interface Longer {
+  h: Header;
+  i: number;
+  have: Uint8Array;
+  len: number;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
