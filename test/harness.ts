@@ -62,8 +62,12 @@ export class Gmon {
       const hit = this.lines.find(pred);
       if (hit !== undefined) return hit;
       if (Date.now() > deadline) {
+        // Its notes (all but the goroutines' own lines) tell what it saw instead.
+        const notes = this.lines.filter((l) => !/ msg=runtime\.\S+ goroutine_id=/.test(l)).slice(-30);
         throw new Error(
-          `timed out waiting for ${what}; stderr: ${this.stderr}; last: ${this.lines.slice(-3)}`,
+          `timed out waiting for ${what}; stderr: ${this.stderr}; last: ${this.lines.slice(-3)}; notes:\n${
+            notes.join("\n")
+          }`,
         );
       }
       await new Promise((r) => setTimeout(r, 20));

@@ -82,7 +82,9 @@ export function readMaps(pid: number): Mapping[] | null {
 export function processAlive(pid: number): boolean {
   if (c().kill(pid, 0) !== 0 && errno() !== EPERM) return false;
   const st = processState(pid);
-  return st !== null && st.state !== "Z" && st.state !== "X";
+  // A zombie first thread with others alive is a process in an exec from another thread (or whose
+  // first thread alone has ended): alive.
+  return st !== null && ((st.state !== "Z" && st.state !== "X") || st.threads > 1);
 }
 
 /** Where /proc/PID/exe points ("... (deleted)" for a removed file); null if it can't be read. */
@@ -111,12 +113,12 @@ function linkOf(path: string): string | null {
 const PF_KTHREAD = 0x00200000;
 
 /** A process's run state ("R", "S", "Z", ...) and whether it is a kernel thread; null if gone. */
-export function processState(pid: number): { state: string; kthread: boolean } | null {
+export function processState(pid: number): { state: string; kthread: boolean; threads: number } | null {
   const stat = readProcFile(`/proc/${pid}/stat`);
   if (stat === null) return null;
   // The command name may hold anything, parentheses too: the fields follow its last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0], kthread: (Number(fields[6]) & PF_KTHREAD) !== 0 };
+  return { state: fields[0], kthread: (Number(fields[6]) & PF_KTHREAD) !== 0, threads: Number(fields[17]) };
 }
 
 /** Pids of the processes that map `file` (run it), in increasing order. */

@@ -154,6 +154,9 @@ export class Processes {
     for (const [pid, round] of this.#ending) {
       if (round === this.#round) continue;
       this.#ending.delete(pid);
+      // Still there: the end was its first thread's, in an exec slower than a round (a loaded machine);
+      // the exec record, when it comes, says the rest.
+      if (processAlive(pid)) continue;
       if (pid === this.onePid) this.ended = true;
       else this.exited(pid, "process exited");
     }
@@ -162,8 +165,9 @@ export class Processes {
       if (!processAlive(this.onePid)) this.ended = true;
       return;
     }
+    // Those with an end pending are the rounds above's to judge (an exec may follow).
     for (const pid of this.#byPid.keys()) {
-      if (!processAlive(pid)) this.exited(pid, "process exited");
+      if (!this.#ending.has(pid) && !processAlive(pid)) this.exited(pid, "process exited");
     }
     for (const pid of this.#live.pids()) {
       if (!this.#byPid.has(pid) && !processAlive(pid)) this.exited(pid, "process exited");
