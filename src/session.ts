@@ -152,13 +152,14 @@ export class Session {
         spec.how ?? "",
       ]]);
     }
+    const processes = this.#processes!;
     try {
       this.#probes!.watchProcesses();
+      processes.endsRecorded = true;
     } catch (e) {
       // Without exec and exit records, a process's end is still seen within a housekeeping round.
       log.warn("execs not followed", [["reason", (e as Error).message]]);
     }
-    const processes = this.#processes!;
     if (opts.pid !== null) processes.add(opts.pid, program);
     if (onePid === null) {
       for (const pid of pidsRunning(program.biases.file)) processes.add(pid, program);
@@ -170,6 +171,7 @@ export class Session {
   /** Host-wide mode: exec records are how programs started later are found, so they are a must. */
   #startFleet(opts: Options): void {
     this.#probes!.watchProcesses();
+    this.#processes!.endsRecorded = true;
     const fleet = new Fleet(this.#programs!, this.#processes!, this.#log, {
       exe: opts.exeGlob,
       container: opts.container,

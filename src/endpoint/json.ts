@@ -121,13 +121,14 @@ async function goroutineRows(
     );
     view.snapshots?.channels(snapshot.pid, mine);
   }
+  const fleet = fleetFields(view);
   function* rows(): Generator<GoroutineJson> {
     for (const k of order) {
       const hit = byKey.get(k.pid)?.get(k.goid);
       yield {
         id: k.goid,
         pid: k.pid,
-        ...fleetFields(view, k.pid),
+        ...fleet(k.pid),
         created_at: k.adopted ? null : new Date(view.epochMs(k.born)).toISOString(),
         age_seconds: Math.max(0, Math.round((now - k.born) / 1e6)) / 1e3,
         preexisting: k.adopted,
@@ -140,11 +141,19 @@ async function goroutineRows(
   }
   return { rows: rows(), next };
 }
-/** A row's `exe` and `container`, in host-wide mode only. */
-function fleetFields(view: StateView, pid: number): { exe?: string; container?: string } {
-  if (view.labels === undefined) return {};
-  const labels = new Map(view.labels(pid));
-  return { exe: labels.get("exe") ?? "", container: labels.get("container") ?? "" };
+/** A row's `exe` and `container` by its pid, in host-wide mode only (looked up once per process). */
+function fleetFields(view: StateView): (pid: number) => { exe?: string; container?: string } {
+  if (view.labels === undefined) return () => ({});
+  const byPid = new Map<number, { exe: string; container: string }>();
+  return (pid) => {
+    let fields = byPid.get(pid);
+    if (fields === undefined) {
+      const l = new Map(view.labels!(pid));
+      fields = { exe: l.get("exe") ?? "", container: l.get("container") ?? "" };
+      byPid.set(pid, fields);
+    }
+    return fields;
+  };
 }
 
 /** The "now" fields of a row. */

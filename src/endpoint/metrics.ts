@@ -67,9 +67,18 @@ export function boundSites(sites: readonly SiteStats[], top = TOP_SITES): SiteSt
 /** The /metrics page. */
 export function metricsText(view: StateView, top = TOP_SITES): string {
   const sites = boundSites(view.live.sites(), top);
-  const extra = (pid: number) =>
-    (view.labels?.(pid) ?? []).map(([k, v]) => `,${k}="${labelValue(v)}"`).join("");
-  const labels = (s: SiteStats) => `pid="${s.pid}"${extra(s.pid)},site="${labelValue(s.site)}"`;
+  const extra = new Map<number, string>();
+  const labelsOf = (s: SiteStats) => {
+    let e = extra.get(s.pid);
+    if (e === undefined) {
+      e = (view.labels?.(s.pid) ?? []).map(([k, v]) => `,${k}="${labelValue(v)}"`).join("");
+      extra.set(s.pid, e);
+    }
+    return `pid="${s.pid}"${e},site="${labelValue(s.site)}"`;
+  };
+  // Each series' labels, made once: every family and histogram line repeats them.
+  const text = new Map(sites.map((s) => [s, labelsOf(s)]));
+  const labels = (s: SiteStats) => text.get(s)!;
   let out = "";
   const family = (name: string, type: string, help: string, value: (s: SiteStats) => number) => {
     out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;

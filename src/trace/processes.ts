@@ -21,6 +21,9 @@ export function exeKey(pid: number): string | null {
   }
 }
 
+/** Housekeeping rounds between looks in /proc for ends whose record was lost (~5 s). */
+const SCAN_ROUNDS = 20;
+
 /** The traced processes of a session. */
 export class Processes {
   readonly #programs: Programs;
@@ -37,6 +40,11 @@ export class Processes {
   readonly #ending = new Map<number, number>();
   /** Housekeeping rounds so far. */
   #round = 0;
+  /**
+   * Whether processes' ends come as records (the exit tracepoint is attached): /proc then only has to
+   * catch the ends whose record was lost, and is looked at every {@link SCAN_ROUNDS} rounds, not each.
+   */
+  endsRecorded = false;
   /** The pid of the last record and whether it is traced: most records come from the same process. */
   #lastPid = -1;
   #lastTraced = false;
@@ -165,6 +173,8 @@ export class Processes {
       if (!processAlive(this.onePid)) this.ended = true;
       return;
     }
+    // A look at every traced process costs two system calls each: on a host of hundreds, now and then.
+    if (this.endsRecorded && this.#round % SCAN_ROUNDS !== 0) return;
     // Those with an end pending are the rounds above's to judge (an exec may follow).
     for (const pid of this.#byPid.keys()) {
       if (!this.#ending.has(pid) && !processAlive(pid)) this.exited(pid, "process exited");
