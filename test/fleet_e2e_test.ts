@@ -279,7 +279,9 @@ Deno.test("fleet: 50 traced processes: /metrics stays valid, and an ended proces
     const metrics = async () => await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
     const leakSeries = (text: string) =>
       text.split("\n").filter((l) => l.startsWith("gmon_goroutines_live{") && l.includes('site="main.leak"'));
-    await until("every process's leak series", async () => leakSeries(await metrics()).length === 50, 20_000);
+    // A series shows at a process's first leak: wait for all three of each.
+    const allLeaked = (series: string[]) => series.length === 50 && series.every((l) => / 3$/.test(l));
+    await until("every process's leak series", async () => allLeaked(leakSeries(await metrics())), 20_000);
     const text = await metrics();
     const check = await promtool(text);
     assertEquals(check.code, 0, check.out);
