@@ -17,8 +17,6 @@ export interface Sink extends Out {
    * without writing, so an idle gmon notices too.
    */
   gone(): boolean;
-  /** The file's identity once known (null for a file not created yet). */
-  identity(): FileStat | null;
   close(): void;
 }
 
@@ -47,7 +45,6 @@ export function openOutput(path: string | null, launch: boolean): Sink {
       return out.write(p);
     },
     wait: (ms) => fd < 0 || writable(fd, ms),
-    identity: () => target ?? (fd >= 0 ? statFd(fd) : null),
     gone: () => false,
     close: () => {
       if (fd >= 0) closeFd(fd);
@@ -91,7 +88,6 @@ function stream(fd: number): Sink {
   return {
     write: (p) => out.write(p),
     wait: (ms) => writable(fd, ms),
-    identity: () => statFd(fd),
     gone: () => readerGone(fd),
     close: () => {
       if (own >= 0) closeFd(own);

@@ -88,12 +88,6 @@ export class Programs {
     return this.#byKey.get(key);
   }
 
-  /** The program process `pid` was seen running. */
-  ofPid(pid: number): Program | undefined {
-    for (const p of this.#byKey.values()) if (p.pids.has(pid)) return p;
-    return undefined;
-  }
-
   /**
    * Opens the executable at `path` (named `exe`), places and attaches its probes for process `pid`
    * (-1: every process); `target`: the file already opened. Throws a one-line error naming the problem; nothing stays attached then.
