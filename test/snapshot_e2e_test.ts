@@ -86,6 +86,48 @@ Deno.test("snapshot e2e: a process churning goroutines is read 20 times, never t
   assert(readings >= 3, `read ${readings} times (${workers} workers seen mid-flight)`);
 });
 
+Deno.test("snapshot e2e: goroutines remembered between readings are read again once they have run", async () => {
+  const bin = buildFixture("mover");
+  const image = TargetImage.openFile(bin);
+  const release = parseGoVersion(image.info().goVersion!)!;
+  const child = new Deno.Command(bin, { args: ["-n", "100"], stdin: "piped", stdout: "piped" }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const input = child.stdin.getWriter();
+  const said = async (want: string) => assertEquals((await lines.read()).value, `${want}\n`);
+  // Where each of the 100 goroutines parked in main.leaf is, by a reader that remembers and by a new one.
+  const reader = new SnapshotReader(image, release);
+  const where = async (r: SnapshotReader) => {
+    const s = await r.read(child.pid, 0);
+    const at = s.goroutines.filter((g) => g.frames?.some((f) => f.func === "main.leaf"))
+      .map((g) => `${g.goid} ${g.state} ${g.frames!.map((f) => `${f.func}:${f.line}`).join(" < ")}`);
+    return { at, bytes: s.bytes };
+  };
+  const readBoth = async (via: string) => {
+    const kept = await where(reader);
+    assertEquals(kept.at, (await where(new SnapshotReader(image, release))).at, "as a new reader reads them");
+    assertEquals(kept.at.length, 100, kept.at.join("\n"));
+    assert(kept.at.every((w) => w.includes(`main.leaf:`) && w.includes(` < main.${via}:`)), kept.at[0]);
+    return kept;
+  };
+  try {
+    await said("parked");
+    const first = await readBoth("viaA");
+    // Nothing ran, and a GC has seen them parked: their stacks are not read again.
+    const again = await readBoth("viaA");
+    assert(again.bytes < first.bytes - 100 * 64, `${again.bytes} bytes read again, ${first.bytes} at first`);
+    // Woken and parked again at the same pc and sp, through another caller: no GC since, then one.
+    for (const line of ["run", "gc"]) {
+      await input.write(new TextEncoder().encode(`${line}\n`));
+      await said("moved");
+      await readBoth("viaB");
+    }
+  } finally {
+    await input.close();
+    assertEquals((await child.status).code, 0);
+    await lines.cancel();
+  }
+});
+
 Deno.test("snapshot e2e: bad input is one line, status 1", async (t) => {
   const parked = buildWith("machine", `${root}/test/fixtures/parked`, []);
   assert(!("skip" in parked), "the machine's go builds the fixture");

@@ -186,75 +186,123 @@ const GATHER_GAP = 4096;
 const GATHER_MAX = 1 << 20;
 
 /**
- * Reads `len` bytes at each of `addrs` (0 for none), neighbours read as one range: runtime structures
- * of one kind (gs, sudogs) sit side by side in the runtime's spans, several to a page. Returns the
- * bytes and, per address, where its bytes start in them (-1 when they could not be read).
+ * How to read `len` bytes (or `len[i]`) at each of a list of addresses, neighbours as one range: runtime
+ * structures of one kind (gs, sudogs, stacks) sit side by side in the runtime's spans, and the kernel's
+ * cost is per range and per page far more than per byte. Made once for a list that does not change (a
+ * process's gs never move), read as often as wanted.
  */
-export function gather(
-  mem: ProcessMemory,
-  addrs: readonly number[],
-  len: number,
-  scratch?: Scratch<Uint8Array<ArrayBuffer>>,
-): { bytes: Uint8Array; at: Int32Array } {
-  const order = ascending(addrs);
-  const reqs: ReadRequest[] = [];
-  const reqOf = new Int32Array(addrs.length).fill(-1);
-  let total = 0;
-  // The open range, in locals: this loop runs for every g of every reading.
-  let from = -Infinity;
-  let end = -Infinity;
-  for (const i of order) {
-    const a = addrs[i];
-    if (a - end <= GATHER_GAP && a + len - from <= GATHER_MAX) {
-      const grown = Math.max(end, a + len);
-      total += grown - end;
-      end = grown;
-      reqs[reqs.length - 1].len = end - from;
-    } else {
-      reqs.push({ addr: a, len, at: total });
-      total += len;
-      from = a;
-      end = a + len;
+export class GatherPlan {
+  readonly ranges = new Ranges();
+  /** Bytes the ranges read. */
+  readonly total: number;
+  /** Per address: its range, and where its bytes start in what the ranges read (-1: address 0). */
+  readonly #range: Int32Array;
+  readonly #at: Int32Array;
+  readonly #addr: Float64Array;
+  readonly #len: Float64Array;
+  /** Per address, where its bytes start in the last read's bytes, or -1 when they were not read. */
+  readonly at: Int32Array;
+
+  constructor(addrs: ArrayLike<number>, lens: number | ArrayLike<number>) {
+    const order = ascending(addrs);
+    this.#range = new Int32Array(addrs.length).fill(-1);
+    this.#at = new Int32Array(addrs.length).fill(-1);
+    this.at = new Int32Array(addrs.length);
+    this.#addr = Float64Array.from(addrs);
+    this.#len = typeof lens === "number"
+      ? new Float64Array(addrs.length).fill(lens)
+      : Float64Array.from(lens);
+    const r = this.ranges.reset(order.length);
+    let total = 0;
+    // The open range, in locals: this loop runs for every g of a process.
+    let from = -Infinity;
+    let end = -Infinity;
+    for (const i of order) {
+      const a = addrs[i];
+      const len = typeof lens === "number" ? lens : lens[i];
+      if (a - end <= GATHER_GAP && a + len - from <= GATHER_MAX) {
+        const grown = Math.max(end, a + len);
+        total += grown - end;
+        end = grown;
+        r.len[r.n - 1] = end - from;
+      } else {
+        r.add(a, len, total);
+        total += len;
+        from = a;
+        end = a + len;
+      }
+      this.#range[i] = r.n - 1;
+      this.#at[i] = r.at[r.n - 1] + (a - r.addr[r.n - 1]);
     }
-    reqOf[i] = reqs.length - 1;
+    this.total = total;
   }
-  const bytes = scratch?.take(total) ?? new Uint8Array(total);
-  const ok = mem.readMany(reqs, bytes);
-  const at = new Int32Array(addrs.length).fill(-1);
-  for (const i of order) {
-    const r = reqs[reqOf[i]];
-    if (ok[reqOf[i]]) at[i] = r.at + (addrs[i] - r.addr);
+
+  /**
+   * Reads every range; fills {@link GatherPlan.at} and returns the bytes. A range that fails is read
+   * again address by address (a page between two of them may not be mapped).
+   */
+  read(mem: ProcessMemory, scratch?: Scratch<Uint8Array<ArrayBuffer>>): Uint8Array {
+    const bytes = scratch?.take(this.total) ?? new Uint8Array(this.total);
+    const ok = mem.readRanges(this.ranges, bytes);
+    let again: Ranges | null = null;
+    for (let i = 0; i < this.at.length; i++) {
+      const r = this.#range[i];
+      this.at[i] = r >= 0 && ok[r] ? this.#at[i] : -1;
+      if (r >= 0 && !ok[r]) {
+        (again ??= new Ranges().reset(this.at.length)).add(this.#addr[i], this.#len[i], this.#at[i]);
+      }
+    }
+    if (again !== null) this.#readAlone(mem, again, bytes);
+    return bytes;
   }
-  return { bytes, at };
+
+  #readAlone(mem: ProcessMemory, again: Ranges, bytes: Uint8Array): void {
+    const ok = mem.readRanges(again, bytes);
+    for (let i = 0, k = 0; i < this.at.length; i++) {
+      const r = this.#range[i];
+      if (r < 0 || this.at[i] >= 0) continue;
+      if (ok[k++]) this.at[i] = this.#at[i];
+    }
+  }
 }
 
 /**
- * Indices of the non-zero `addrs`, by address: the runtime mostly allocates gs in address order, so
- * the list is nearly sorted, and put in order by insertion (a few steps per out-of-place index).
+ * Reads `len` bytes at each of `addrs` (0 for none), neighbours as one range (see {@link GatherPlan}).
+ * Returns the bytes and, per address, where its bytes start in them (-1 when they could not be read).
  */
-function ascending(addrs: readonly number[]): Int32Array {
-  const order = new Int32Array(addrs.length);
+export function gather(
+  mem: ProcessMemory,
+  addrs: ArrayLike<number>,
+  len: number,
+  scratch?: Scratch<Uint8Array<ArrayBuffer>>,
+): { bytes: Uint8Array; at: Int32Array } {
+  const plan = new GatherPlan(addrs, len);
+  return { bytes: plan.read(mem, scratch), at: plan.at };
+}
+
+/**
+ * Indices of the non-zero `addrs`, by address. Each address and its index are packed into one number
+ * (address * 2^bits + index) and sorted as numbers, natively: far cheaper than a sort that calls back
+ * into a comparison per step. Addresses too high to pack exactly fall back to that.
+ */
+function ascending(addrs: ArrayLike<number>): Int32Array {
+  const scale = 2 ** Math.max(1, Math.ceil(Math.log2(addrs.length + 1)));
+  const keys = new Float64Array(addrs.length);
   let n = 0;
-  let steps = 0;
   for (let i = 0; i < addrs.length; i++) {
     const a = addrs[i];
     if (a === 0) continue;
-    let k = n++;
-    while (k > 0 && addrs[order[k - 1]] > a) {
-      order[k] = order[k - 1];
-      k--;
-      // Far from sorted after all: a comparison sort of the rest is cheaper than moving on.
-      if (++steps > INSERTION_STEPS) return sorted(addrs);
-    }
-    order[k] = i;
+    const key = a * scale + i;
+    if (key > Number.MAX_SAFE_INTEGER) return sorted(addrs);
+    keys[n++] = key;
   }
-  return order.subarray(0, n);
+  const order = new Int32Array(n);
+  const packed = keys.subarray(0, n).sort();
+  for (let k = 0; k < n; k++) order[k] = packed[k] % scale;
+  return order;
 }
 
-/** Moves of nearly sorted input worth doing before a sort takes over. */
-const INSERTION_STEPS = 1 << 16;
-
-function sorted(addrs: readonly number[]): Int32Array {
+function sorted(addrs: ArrayLike<number>): Int32Array {
   const order: number[] = [];
   for (let i = 0; i < addrs.length; i++) if (addrs[i] !== 0) order.push(i);
   return Int32Array.from(order.sort((a, b) => addrs[a] - addrs[b]));

@@ -16,8 +16,10 @@ import { locateAllgs } from "./allgs.ts";
 import { formatArgs } from "./args.ts";
 import { type CreatedBy, type Frame, type Goroutine, Status, STATUS_SCAN } from "./goroutine.ts";
 import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
-import { gather, ProcessMemory, Ranges, type ReadRequest, Scratch } from "./memory.ts";
+import { gather, GatherPlan, ProcessGone, ProcessMemory, type ReadRequest, Scratch } from "./memory.ts";
+import { type Known, Settled } from "./settled.ts";
 import { type PhysicalFrame, type StackCopy, Walk, type WalkStart } from "./unwind.ts";
+import { processState } from "../target/procfs.ts";
 
 /**
  * Goroutines read per round: bounds gmon's memory whatever the process holds, and how long a reading
@@ -114,9 +116,10 @@ export class SnapshotReader {
   readonly #lines = new Map<number, Frame[]>();
   /** Where a round's headers and stacks are read: reused, as a round's bytes are done with by its end. */
   readonly #scratch = new Scratch(Uint8Array);
-  readonly #stackReads = new Ranges();
   #waitReasons: readonly string[] | null;
   readonly #waitReasonSym: { addr: number; size: number } | null;
+  /** What was read of goroutines that have not run since: their stacks are not read again. */
+  readonly #settled: Settled;
 
   /** Throws a one-line error when the target's runtime layout or goroutine list can't be found. */
   constructor(image: TargetImage, release: GoRelease) {
@@ -124,8 +127,18 @@ export class SnapshotReader {
     this.layout = runtimeLayout(image, release);
     const g = this.layout.g;
     this.#headerBytes = Math.max(...Object.values(g).filter((v): v is number => v !== null)) + 8;
-    this.#recheckBytes =
-      Math.max(g.atomicstatus, g.goid, g.schedSp, g.schedPc, g.syscallsp, g.syscallpc, g.stackHi) + 8;
+    this.#recheckBytes = Math.max(
+      g.atomicstatus,
+      g.goid,
+      g.waitsince,
+      g.schedSp,
+      g.schedPc,
+      g.syscallsp,
+      g.syscallpc,
+      g.stackHi,
+    ) +
+      8;
+    this.#settled = new Settled(g);
     this.#allgs = locateAllgs(image);
     this.#waitReasonSym = image.symbol("runtime.waitReasonStrings");
     this.#waitReasons = this.#waitReasonSym === null ? this.layout.waitReasons : null;
@@ -142,43 +155,43 @@ export class SnapshotReader {
     const mem = new ProcessMemory(pid);
     this.#withArgs = opts.args === true;
     const startNs = monotonicNs();
+    const state = processState(pid);
+    if (state === null) throw new ProcessGone(pid);
+    const known = this.#settled.of(pid, state.startTime);
     const reasons = this.#reasons(mem, bias);
-    const gps = this.#allgPointers(mem, bias);
-    const reads: ReadGoroutine[] = [];
+    const n = this.#allgPointers(mem, bias, known).length;
+    const goroutines: Goroutine[] = [];
+    const fresh: ReadGoroutine[] = [];
     let unsettled = 0;
     let lastYield = performance.now();
-    for (let i = 0; i < gps.length; i += CHUNK) {
+    for (let i = 0; i < n; i += CHUNK) {
       // Let gmon's timers (the ring's drain) run every few milliseconds of this work.
       if (performance.now() - lastYield >= YIELD_EVERY_MS) {
         // setImmediate rather than a zero timeout: due timers and I/O run all the same, but a zero
-        // timeout idles ~2.5 ms here, every 5 ms of a big reading (a third of its time at 100k).
+        // timeout idles ~2.5 ms here, every few ms of a big reading.
         await new Promise((r) => setImmediate(r));
         lastYield = performance.now();
       }
-      const chunk = this.#readChunk(mem, gps.slice(i, i + CHUNK), bias, reasons);
-      for (const r of chunk.reads) reads.push(r);
-      unsettled += chunk.unsettled;
+      const chunk = { known, from: i, n: Math.min(CHUNK, n - i) };
+      unsettled += this.#readChunk(mem, chunk, bias, reasons, goroutines, fresh);
     }
     const endNs = monotonicNs();
-    const goroutines = this.#symbolizeAll(reads);
+    this.#symbolizeAll(fresh);
     return { pid, startNs, endNs, goroutines, unsettled, calls: mem.calls, bytes: mem.bytesRead };
   }
 
   /** allgs: read allglen, then allgptr (the runtime stores them the other way round), then the array. */
-  #allgPointers(mem: ProcessMemory, bias: number): number[] {
+  #allgPointers(mem: ProcessMemory, bias: number, known: Known): Float64Array {
     for (let attempt = 0; attempt < RETRIES; attempt++) {
       const n = u64(mem.read(this.#allgs.allglen + bias, 8));
       const ptr = u64(mem.read(this.#allgs.allgptr + bias, 8));
       if (n === null || ptr === null) throw new Error(`process ${mem.pid}: cannot read the goroutine list`);
-      if (n === 0) return [];
+      if (n === 0) return known.allgs(new Uint32Array(0));
       if (n > MAX_GS || ptr === 0) throw new Error(`process ${mem.pid}: the goroutine list reads as garbage`);
       const arr = mem.read(ptr, n * 8);
       // The array only grows by copying: a moved pointer means the read raced a growth.
       if (arr === null || u64(mem.read(this.#allgs.allgptr + bias, 8)) !== ptr) continue;
-      const view = new DataView(arr.buffer);
-      const out = new Array<number>(n);
-      for (let i = 0; i < n; i++) out[i] = wordAt(view, i * 8);
-      return out;
+      return known.allgs(new Uint32Array(arr.buffer, arr.byteOffset, n * 2));
     }
     throw new Error(`process ${mem.pid}: the goroutine list kept changing while being read`);
   }
@@ -206,18 +219,27 @@ export class SnapshotReader {
     return out;
   }
 
-  /** Headers of `gps`, then stacks of the parked, then headers again; moved ones are retried. */
+  /**
+   * The goroutines at positions [from, from + n) of allgs, in order, onto `out` (those read anew onto
+   * `fresh` too, to be symbolized): their headers, then the stacks of the parked ones that have run
+   * since the last reading, then their headers again; moved ones are retried. Returns how many never
+   * held still.
+   */
   #readChunk(
     mem: ProcessMemory,
-    gps: number[],
+    chunk: { known: Known; from: number; n: number },
     bias: number,
     reasons: readonly string[],
-  ): { reads: ReadGoroutine[]; unsettled: number } {
+    out: Goroutine[],
+    fresh: ReadGoroutine[],
+  ): number {
+    const { known, from } = chunk;
+    const gps = known.gps.subarray(from, from + chunk.n);
     // Goroutines by position in `gps`; `pending` holds the positions still to read.
-    const got = new Array<ReadGoroutine | null>(gps.length).fill(null);
-    let pending = Array.from(gps.keys());
+    const got = new Array<Goroutine | null>(chunk.n).fill(null);
+    let { pending, headers } = this.#unread(mem, chunk, got);
     for (let attempt = 0; attempt <= RETRIES && pending.length > 0; attempt++) {
-      const headers = this.#headers(mem, pending.map((k) => gps[k]));
+      if (attempt > 0) headers = this.#headers(mem, pending.map((k) => gps[k]));
       const walks = this.#walks(mem, headers, bias);
       const unmoved = this.#unmoved(mem, headers);
       const moved: number[] = [];
@@ -225,18 +247,62 @@ export class SnapshotReader {
         const h = headers[i];
         if (h === null) continue;
         const walked = walks[i];
-        if (!unmoved[i] || (walked !== null && "why" in walked)) moved.push(pending[i]);
-        else got[pending[i]] = this.#goroutine(h, walked, bias, reasons);
+        if (!unmoved[i] || (walked !== null && "why" in walked)) {
+          moved.push(pending[i]);
+          continue;
+        }
+        const r = this.#goroutine(h, walked, bias, reasons);
+        got[pending[i]] = r.g;
+        fresh.push(r);
+        // Its header was noted as first read: only then is it known unchanged since.
+        if (attempt === 0 && walked !== null) known.keep(from + pending[i], r.g);
       }
       pending = moved;
     }
     // Never a torn stack: what would not hold still is shown as it is now, without its stack.
     if (pending.length > 0) {
       this.#headers(mem, pending.map((k) => gps[k])).forEach((h, i) => {
-        if (h !== null) got[pending[i]] = this.#goroutine(h, null, bias, reasons);
+        if (h === null) return;
+        const r = this.#goroutine(h, null, bias, reasons);
+        got[pending[i]] = r.g;
+        fresh.push(r);
       });
     }
-    return { reads: got.filter((r) => r !== null), unsettled: pending.length };
+    for (const g of got) if (g !== null) out.push(g);
+    return pending.length;
+  }
+
+  /**
+   * Reads the headers of a chunk's gs: those that have not run since the last reading go into `got` as
+   * then; the others' positions and headers are returned, to be read further.
+   */
+  #unread(
+    mem: ProcessMemory,
+    chunk: { known: Known; from: number; n: number },
+    got: (Goroutine | null)[],
+  ): { pending: number[]; headers: (Header | null)[] } {
+    const { known, from } = chunk;
+    const plan = known.plan(from, chunk.n, CHUNK, this.#headerBytes);
+    const bytes = plan.read(mem, this.#scratch);
+    const view = new DataView(bytes.buffer);
+    const words = new Uint32Array(bytes.buffer, 0, bytes.length >> 2);
+    const pending: number[] = [];
+    const headers: (Header | null)[] = [];
+    for (let k = 0; k < chunk.n; k++) {
+      const at = plan.at[k];
+      if (at < 0) continue;
+      const kept = known.get(from + k, words, at >> 2, this.#withArgs);
+      if (kept !== undefined) {
+        got[k] = kept;
+        continue;
+      }
+      const h = this.#decode(view, at, known.gps[from + k]);
+      if (h === null) continue;
+      known.note(from + k, words, at >> 2, this.#withArgs);
+      pending.push(k);
+      headers.push(h);
+    }
+    return { pending, headers };
   }
 
   /** The header of each g (its fields up to the last one gmon reads); null for a dead or unreadable one. */
@@ -267,7 +333,8 @@ export class SnapshotReader {
       const sp = syscallsp !== 0 ? syscallsp : wordAt(view, at + o.schedSp);
       const pc = wordAt(view, at + (syscallsp !== 0 ? o.syscallpc : o.schedPc));
       return raw === h.status && wordAt(view, at + o.goid) === h.goid && sp === h.start.sp &&
-        pc === h.start.pc && wordAt(view, at + o.stackHi) === h.stackHi;
+        pc === h.start.pc && wordAt(view, at + o.stackHi) === h.stackHi &&
+        wordAt(view, at + o.waitsince) === h.waitsince;
     });
   }
 
@@ -305,10 +372,10 @@ export class SnapshotReader {
   #walks(mem: ProcessMemory, headers: (Header | null)[], bias: number): (Walked | Unsettled | null)[] {
     const out = new Array<Walked | Unsettled | null>(headers.length).fill(null);
     // The first read of every stack, as parallel arrays: no object per goroutine.
-    const reads = this.#stackReads.reset(headers.length);
+    const sps = new Float64Array(headers.length);
+    const lens = new Float64Array(headers.length);
     const who = new Int32Array(headers.length);
     let n = 0;
-    let total = 0;
     for (let i = 0; i < headers.length; i++) {
       const h = headers[i];
       if (h === null || !hasStack(h)) continue;
@@ -318,26 +385,26 @@ export class SnapshotReader {
         continue;
       }
       // Printing arguments reads the callers' frames above each frame: the whole used stack then.
-      const len = this.#withArgs ? h.stackHi - sp : Math.min(FIRST_STACK_BYTES, h.stackHi - sp);
-      reads.add(sp, len, total);
+      sps[n] = sp;
+      lens[n] = this.#withArgs ? h.stackHi - sp : Math.min(FIRST_STACK_BYTES, h.stackHi - sp);
       who[n++] = i;
-      total += len;
     }
-    // Each stack read is walked (and a longer one's bytes copied) before the scratch is reused.
-    const buf = this.#scratch.take(total);
-    const ok = mem.readRanges(reads, buf);
+    // Neighbouring stacks (a span holds several) are read as one range. Each stack read is walked (and
+    // a longer one's bytes copied) before the scratch is reused.
+    const plan = new GatherPlan(sps.subarray(0, n), lens.subarray(0, n));
+    const buf = plan.read(mem, this.#scratch);
     // One object for every first read: a walk keeps nothing of it.
     const stack: StackCopy = { base: 0, view: new DataView(buf.buffer), off: 0, len: 0, hi: 0 };
     let longer: Longer[] = [];
     for (let j = 0; j < n; j++) {
       const h = headers[who[j]]!;
-      if (!ok[j]) {
+      if (plan.at[j] < 0) {
         out[who[j]] = { why: "stack not readable" };
         continue;
       }
       stack.base = h.start.sp;
-      stack.off = reads.at[j];
-      stack.len = reads.len[j];
+      stack.off = plan.at[j];
+      stack.len = lens[j];
       stack.hi = h.stackHi;
       this.#walkOne(stack, h, who[j], bias, out, longer);
     }
@@ -552,7 +619,7 @@ export class SnapshotReader {
    * Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch.
    * Without arguments, goroutines at the same pcs share one frame list.
    */
-  #symbolizeAll(reads: ReadGoroutine[]): Goroutine[] {
+  #symbolizeAll(reads: ReadGoroutine[]): void {
     const pcs = new Set<number>();
     for (const r of reads) {
       if (r.shared?.frames === null || (r.shared === null && r.physical !== null)) {
@@ -569,12 +636,11 @@ export class SnapshotReader {
             : { ...l, func: phys.func, offset: phys.offset, args: phys.args }
         );
       });
-    return reads.map(({ g, physical, shared }) => {
+    for (const { g, physical, shared } of reads) {
       if (shared !== null) g.frames = shared.frames ??= expand(shared.physical);
       else if (physical !== null) g.frames = expand(physical);
       g.system = isSystem(g);
-      return g;
-    });
+    }
   }
 
   /** Symbolized frames per file address, cached across snapshots. */

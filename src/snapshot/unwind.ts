@@ -81,9 +81,9 @@ export class Walk {
     let { pc, sp } = start;
     if (pc === 0) {
       // Go: a zero saved pc means the pc is on top of the stack.
-      const w = word(stack, sp);
-      if (typeof w !== "number") return w;
-      pc = w;
+      const outside = outsideCopy(stack, sp);
+      if (outside !== null) return outside;
+      pc = wordIn(stack, sp);
       sp += 8;
     }
     let trap = false;
@@ -104,8 +104,9 @@ export class Walk {
       if (n === 0 && start.syscall) flag &= ~FLAG_SPWRITE;
       if (flag & (FLAG_TOPFRAME | FLAG_SPWRITE)) return null;
       if (fp > stack.hi) return { kind: "torn", why: "a frame reaches past the stack's top" };
-      const lr = word(stack, fp - 8);
-      if (typeof lr !== "number") return lr;
+      const outside = outsideCopy(stack, fp - 8);
+      if (outside !== null) return outside;
+      const lr = wordIn(stack, fp - 8);
       if (lr === 0) return null;
       trap = INJECTED.has(facts.name);
       pc = lr;
@@ -134,16 +135,18 @@ function grow(a: Float64Array): Float64Array<ArrayBuffer> {
   return b;
 }
 
-/** The 8-byte word at runtime address `addr` of the copy. */
-export function word(stack: StackCopy, addr: number): number | WalkProblem {
+/** Why the 8-byte word at runtime address `addr` is not in the copy, or null when it is. */
+function outsideCopy(stack: StackCopy, addr: number): WalkProblem | null {
   const off = addr - stack.base;
   if (off < 0) return { kind: "torn", why: "a frame points below the saved stack pointer" };
-  if (off + 8 > stack.len) {
-    return addr + 8 > stack.hi
-      ? { kind: "torn", why: "a frame points past the stack's top" }
-      : { kind: "short", need: addr + 8 - stack.base };
-  }
-  const lo = stack.view.getUint32(stack.off + off, true);
-  const hi = stack.view.getUint32(stack.off + off + 4, true);
-  return hi * 0x1_0000_0000 + lo;
+  if (off + 8 <= stack.len) return null;
+  return addr + 8 > stack.hi
+    ? { kind: "torn", why: "a frame points past the stack's top" }
+    : { kind: "short", need: addr + 8 - stack.base };
+}
+
+/** The 8-byte word at runtime address `addr` of the copy (see {@link outsideCopy}). */
+function wordIn(stack: StackCopy, addr: number): number {
+  const at = stack.off + addr - stack.base;
+  return stack.view.getUint32(at + 4, true) * 0x1_0000_0000 + stack.view.getUint32(at, true);
 }

@@ -112,13 +112,23 @@ function linkOf(path: string): string | null {
 /** PF_KTHREAD in /proc/PID/stat's flags: a kernel thread, which has no user memory. */
 const PF_KTHREAD = 0x00200000;
 
-/** A process's run state ("R", "S", "Z", ...) and whether it is a kernel thread; null if gone. */
-export function processState(pid: number): { state: string; kthread: boolean; threads: number } | null {
+/**
+ * A process's run state ("R", "S", "Z", ...), whether it is a kernel thread, its threads, and its start
+ * time (clock ticks since boot: with the pid, names one process for good); null if gone.
+ */
+export function processState(
+  pid: number,
+): { state: string; kthread: boolean; threads: number; startTime: string } | null {
   const stat = readProcFile(`/proc/${pid}/stat`);
   if (stat === null) return null;
   // The command name may hold anything, parentheses too: the fields follow its last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0], kthread: (Number(fields[6]) & PF_KTHREAD) !== 0, threads: Number(fields[17]) };
+  return {
+    state: fields[0],
+    kthread: (Number(fields[6]) & PF_KTHREAD) !== 0,
+    threads: Number(fields[17]),
+    startTime: fields[19],
+  };
 }
 
 /** Pids of the processes that map `file` (run it), in increasing order. */

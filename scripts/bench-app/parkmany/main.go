@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -43,12 +44,16 @@ func park(kind, depth int) int {
 func main() {
 	n := flag.Int("n", 1000, "goroutines to park")
 	seconds := flag.Float64("seconds", 5, "how long to work after parking")
+	gc := flag.Bool("gc", false, "collect garbage once parked, as a service's GC soon does: it marks each parked goroutine's wait as seen")
 	flag.Parse()
 	mu.Lock()
 	for i := 0; i < *n; i++ {
 		go park(i%4, i%5)
 	}
 	time.Sleep(200 * time.Millisecond)
+	if *gc {
+		runtime.GC()
+	}
 	fmt.Println("ready")
 	end := time.Now().Add(time.Duration(*seconds * float64(time.Second)))
 	x := uint64(1)
