@@ -203,7 +203,7 @@ export class GatherPlan {
   /** Per address, where its bytes start in the last read's bytes, or -1 when they were not read. */
   readonly at: Int32Array;
 
-  constructor(addrs: ArrayLike<number>, lens: number | ArrayLike<number>) {
+  constructor(addrs: ArrayLike<number>, lens: number | ArrayLike<number>, gap = GATHER_GAP) {
     const order = ascending(addrs);
     this.#range = new Int32Array(addrs.length).fill(-1);
     this.#at = new Int32Array(addrs.length).fill(-1);
@@ -220,7 +220,7 @@ export class GatherPlan {
     for (const i of order) {
       const a = addrs[i];
       const len = typeof lens === "number" ? lens : lens[i];
-      if (a - end <= GATHER_GAP && a + len - from <= GATHER_MAX) {
+      if (a - end <= gap && a + len - from <= GATHER_MAX) {
         const grown = Math.max(end, a + len);
         total += grown - end;
         end = grown;
@@ -281,21 +281,23 @@ export function gather(
 }
 
 /**
- * Indices of the non-zero `addrs`, by address. Each address and its index are packed into one number
- * (address * 2^bits + index) and sorted as numbers, natively: far cheaper than a sort that calls back
- * into a comparison per step. Addresses too high to pack exactly fall back to that.
+ * Indices of the non-zero `addrs`, by address. Each address (less the lowest) and its index are packed
+ * into one number (offset * 2^bits + index) and sorted as numbers, natively: far cheaper than a sort
+ * that calls back into a comparison per step. Addresses too far apart to pack exactly fall back to that.
  */
 function ascending(addrs: ArrayLike<number>): Int32Array {
-  const scale = 2 ** Math.max(1, Math.ceil(Math.log2(addrs.length + 1)));
-  const keys = new Float64Array(addrs.length);
-  let n = 0;
+  let lo = Infinity;
+  let hi = 0;
   for (let i = 0; i < addrs.length; i++) {
     const a = addrs[i];
-    if (a === 0) continue;
-    const key = a * scale + i;
-    if (key > Number.MAX_SAFE_INTEGER) return sorted(addrs);
-    keys[n++] = key;
+    if (a !== 0 && a < lo) lo = a;
+    if (a > hi) hi = a;
   }
+  const scale = 2 ** Math.max(1, Math.ceil(Math.log2(addrs.length + 1)));
+  if ((hi - lo) * scale + addrs.length > Number.MAX_SAFE_INTEGER) return sorted(addrs);
+  const keys = new Float64Array(addrs.length);
+  let n = 0;
+  for (let i = 0; i < addrs.length; i++) if (addrs[i] !== 0) keys[n++] = (addrs[i] - lo) * scale + i;
   const order = new Int32Array(n);
   const packed = keys.subarray(0, n).sort();
   for (let k = 0; k < n; k++) order[k] = packed[k] % scale;

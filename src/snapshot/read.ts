@@ -27,7 +27,7 @@ import { processState } from "../target/procfs.ts";
  */
 const CHUNK = 1024;
 /** How long a reading works before it lets gmon's other work run. */
-const YIELD_EVERY_MS = 5;
+const YIELD_EVERY_MS = 10;
 /**
  * Bytes of stack read at first, from the saved sp up to at most the stack's top: the kernel's cost is
  * per page touched, and the used part of a parked stack (sp to the top) is mostly a page or two. A

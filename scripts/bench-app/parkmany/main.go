@@ -1,6 +1,6 @@
 // Command parkmany parks -n goroutines in a few ways (channel receive, select, mutex, sleep), at a few
-// stack depths, prints "ready", then does -work of busy work per tick and prints how many units each
-// 100 ms tick got done: the target of scripts/bench-snapshot.
+// stack depths, prints "ready", then does busy work and prints, per 100 ms tick, when it ended (Unix
+// ms) and how many units of work it got done: the target of scripts/bench-snapshot.
 package main
 
 import (
@@ -66,7 +66,7 @@ func main() {
 			}
 			units++
 		}
-		fmt.Println(units)
+		fmt.Println(time.Now().UnixMilli(), units)
 	}
 	fmt.Fprintln(os.Stderr, x)
 }
