@@ -217,9 +217,10 @@ export class GatherPlan {
     // The open range, in locals: this loop runs for every g of a process.
     let from = -Infinity;
     let end = -Infinity;
-    for (const i of order) {
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
       const a = addrs[i];
-      const len = typeof lens === "number" ? lens : lens[i];
+      const len = this.#len[i];
       if (a - end <= gap && a + len - from <= GATHER_MAX) {
         const grown = Math.max(end, a + len);
         total += grown - end;

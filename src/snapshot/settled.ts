@@ -15,8 +15,11 @@ import type { Goroutine } from "./goroutine.ts";
 import type { GOffsets } from "./layout.ts";
 import { GatherPlan } from "./memory.ts";
 
-/** Processes remembered; the least recently read is forgotten first. */
-const MAX_PROCESSES = 8;
+/**
+ * Goroutines remembered (~80 bytes each) across processes; past it, the least recently read process is
+ * forgotten first.
+ */
+const MAX_REMEMBERED = 1 << 20;
 
 /** One process's gs, by position in allgs (the runtime only appends to it; dead gs are reused in place). */
 export class Known {
@@ -57,6 +60,7 @@ export class Known {
     gps.set(this.gps.subarray(0, same >> 1));
     for (let i = same >> 1; i < n; i++) gps[i] = words[2 * i + 1] * 0x1_0000_0000 + words[2 * i];
     if (same < old.length) this.#forget(same >> 1);
+    if (n > this.#kept.length) this.#grow(n);
     this.#allgsWords = words.slice();
     this.gps = gps;
     return gps;
@@ -114,7 +118,7 @@ export class Known {
     keys.set(this.#keys);
     this.#keys = keys;
     const kept = new Array<Goroutine | undefined>(size).fill(undefined);
-    this.#kept.forEach((g, i) => kept[i] = g);
+    for (let i = 0; i < this.#kept.length; i++) kept[i] = this.#kept[i];
     this.#kept = kept;
   }
 
@@ -154,7 +158,13 @@ export class Settled {
     this.#processes.delete(pid);
     if (p === undefined || p.start !== start) p = new Known(start, this.#g);
     this.#processes.set(pid, p);
-    if (this.#processes.size > MAX_PROCESSES) this.#processes.delete(this.#processes.keys().next().value!);
+    let total = 0;
+    for (const k of this.#processes.values()) total += k.gps.length;
+    for (const [old, k] of this.#processes) {
+      if (total <= MAX_REMEMBERED || old === pid) break;
+      this.#processes.delete(old);
+      total -= k.gps.length;
+    }
     return p;
   }
 }
