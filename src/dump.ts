@@ -51,26 +51,32 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
   const reader = new SnapshotReader(exe.image, exe.release);
   const info = exe.image.info();
   const biases = new LoadBiases(info.pie, fileIdentity(exe.path), info.segments);
+  const biasOf = (pid: number) => {
+    checkUserProcess(pid);
+    const bias = biases.of(pid);
+    if (bias === null) throw new Error(`process ${pid} exited while being read`);
+    return bias;
+  };
   const readAll = (): Promise<Snapshot[]> =>
-    Promise.all(pids.map((pid) => {
-      checkUserProcess(pid);
-      const bias = biases.of(pid);
-      if (bias === null) throw new Error(`process ${pid} exited while being read`);
-      return reader.read(pid, bias, { args: true });
-    }));
+    Promise.all(pids.map((pid) => reader.read(pid, biasOf(pid), { args: true })));
   const style = { minor: exe.release.minor };
-  const heading = (s: Snapshot) =>
-    pids.length > 1 || opts.pid === null ? `process ${s.pid} ${exe.path}:\n\n` : "";
+  const heading = (pid: number) =>
+    pids.length > 1 || opts.pid === null ? `process ${pid} ${exe.path}:\n\n` : "";
 
   if (opts.dump === "goroutine") {
-    for (const s of await readAll()) {
+    // Every process is read (and its text made) before anything is written: an error writes nothing.
+    const texts: string[] = [];
+    for (const pid of pids) {
+      const blocks: string[] = [heading(pid)];
       const now = monotonicNs();
-      out.write(
-        heading(s) +
-          s.goroutines.filter((g) => !g.system).map((g) => formatGoroutine(g, style, now)).join("\n"),
-      );
-      if (pids.length > 1) out.write("\n");
+      await reader.stream(pid, biasOf(pid), { args: true }, (some) => {
+        const shown = some.filter((g) => !g.system).map((g) => formatGoroutine(g, style, now));
+        if (shown.length > 0) blocks.push((blocks.length > 1 ? "\n" : "") + shown.join("\n"));
+      });
+      if (pids.length > 1) blocks.push("\n");
+      texts.push(blocks.join(""));
     }
+    for (const t of texts) out.write(t);
     return 0;
   }
 
@@ -87,7 +93,7 @@ export async function dump(opts: Options, out: LineWriter): Promise<number> {
     );
     const now = monotonicNs();
     const leaked = s.goroutines.filter((g) => verdicts.has(g.goid));
-    out.write(heading(s) + leaked.map((g) => formatGoroutine(g, style, now, " (leaked)")).join("\n"));
+    out.write(heading(s.pid) + leaked.map((g) => formatGoroutine(g, style, now, " (leaked)")).join("\n"));
     if (pids.length > 1) out.write("\n");
   });
   return 0;

@@ -4,7 +4,8 @@
  * process_vm_readv, many ranges per call. The program keeps running meanwhile, so a g's header is
  * read again after its stack: a goroutine that moved (status, saved pc/sp) or whose stack does not
  * walk cleanly is read again, and one that never holds still is reported without a stack rather than
- * with a torn one.
+ * with a torn one. A goroutine that has not run since the process's last reading is not read again
+ * (settled.ts says how that is known).
  *
  * @module
  */
@@ -158,6 +159,24 @@ export class SnapshotReader {
    * it yields to the event loop, so that a big process's reading never holds up gmon's other work.
    */
   async read(pid: number, bias: number, opts: ReadOptions = {}): Promise<Snapshot> {
+    const goroutines: Goroutine[] = [];
+    const s = await this.stream(pid, bias, opts, (some) => {
+      for (const g of some) goroutines.push(g);
+    });
+    return { ...s, goroutines };
+  }
+
+  /**
+   * {@link SnapshotReader.read}, handing the goroutines to `each` a round at a time, in the runtime's
+   * order, rather than all at the end: what is done with them (a dump's text) is done while they are
+   * young, and nothing need hold them all.
+   */
+  async stream(
+    pid: number,
+    bias: number,
+    opts: ReadOptions,
+    each: (goroutines: Goroutine[]) => void,
+  ): Promise<Omit<Snapshot, "goroutines">> {
     const mem = new ProcessMemory(pid);
     this.#withArgs = opts.args === true;
     const startNs = monotonicNs();
@@ -166,8 +185,6 @@ export class SnapshotReader {
     const known = this.#settled.of(pid, state.startTime);
     const reasons = this.#reasons(mem, bias);
     const n = this.#allgPointers(mem, bias, known).length;
-    const goroutines: Goroutine[] = [];
-    const fresh: ReadGoroutine[] = [];
     let unsettled = 0;
     let lastYield = performance.now();
     for (let i = 0; i < n; i += CHUNK) {
@@ -179,11 +196,13 @@ export class SnapshotReader {
         lastYield = performance.now();
       }
       const chunk = { known, from: i, n: Math.min(CHUNK, n - i) };
+      const goroutines: Goroutine[] = [];
+      const fresh: ReadGoroutine[] = [];
       unsettled += this.#readChunk(mem, chunk, bias, reasons, goroutines, fresh);
+      this.#symbolizeAll(fresh);
+      each(goroutines);
     }
-    const endNs = monotonicNs();
-    this.#symbolizeAll(fresh);
-    return { pid, startNs, endNs, goroutines, unsettled, calls: mem.calls, bytes: mem.bytesRead };
+    return { pid, startNs, endNs: monotonicNs(), unsettled, calls: mem.calls, bytes: mem.bytesRead };
   }
 
   /** allgs: read allglen, then allgptr (the runtime stores them the other way round), then the array. */
@@ -260,8 +279,9 @@ export class SnapshotReader {
         const r = this.#goroutine(h, walked, bias, reasons);
         got[pending[i]] = r.g;
         fresh.push(r);
-        // Its header was noted as first read: only then is it known unchanged since.
-        if (attempt === 0 && walked !== null) known.keep(from + pending[i], r.g);
+        // Its header was noted as first read: only then is it known unchanged since. Readings with
+        // arguments (dumps) keep nothing: their goroutines are done with at once.
+        if (attempt === 0 && walked !== null && !this.#withArgs) known.keep(from + pending[i], r.g);
       }
       pending = moved;
     }
@@ -297,14 +317,14 @@ export class SnapshotReader {
     for (let k = 0; k < chunk.n; k++) {
       const at = plan.at[k];
       if (at < 0) continue;
-      const kept = known.get(from + k, words, at >> 2, this.#withArgs);
+      const kept = this.#withArgs ? undefined : known.get(from + k, words, at >> 2);
       if (kept !== undefined) {
         got[k] = kept;
         continue;
       }
       const h = this.#decode(view, at, known.gps[from + k]);
       if (h === null) continue;
-      known.note(from + k, words, at >> 2, this.#withArgs);
+      if (!this.#withArgs) known.note(from + k, words, at >> 2);
       pending.push(k);
       headers.push(h);
     }

@@ -77,11 +77,8 @@ export class Known {
     return p;
   }
 
-  /**
-   * The goroutine at `pos` as last read, if its header (`words` from 32-bit index `w`) shows it has
-   * not run since, and it was read with arguments as `args` asks.
-   */
-  get(pos: number, words: Uint32Array, w: number, args: boolean): Goroutine | undefined {
+  /** The goroutine at `pos` as last read, if its header (`words` from 32-bit index `w`) shows it has not run since. */
+  get(pos: number, words: Uint32Array, w: number): Goroutine | undefined {
     if (pos >= this.#kept.length) return undefined;
     const kept = this.#kept[pos];
     if (kept === undefined) return undefined;
@@ -89,16 +86,15 @@ export class Known {
     const keys = this.#keys;
     const offs = this.#keyOffsets;
     for (let i = 0; i < offs.length; i++) if (keys[k + i] !== words[w + offs[i]]) return undefined;
-    return keys[k + KEY_WORDS - 1] === Number(args) ? kept : undefined;
+    return kept;
   }
 
   /** Notes the header of the g at `pos` as first read (`words` from index `w`), before its stack is. */
-  note(pos: number, words: Uint32Array, w: number, args: boolean): void {
+  note(pos: number, words: Uint32Array, w: number): void {
     if ((pos + 1) * KEY_WORDS > this.#keys.length) this.#grow(pos + 1);
     const k = pos * KEY_WORDS;
     const offs = this.#keyOffsets;
     for (let i = 0; i < offs.length; i++) this.#keys[k + i] = words[w + offs[i]];
-    this.#keys[k + KEY_WORDS - 1] = Number(args);
     this.#kept[pos] = undefined;
   }
 
@@ -135,8 +131,8 @@ function keyOffsets(g: GOffsets): Uint32Array {
   return Uint32Array.from([g.atomicstatus >> 2, ...words]);
 }
 
-/** Words of key per position: 17 header words and whether arguments were read. */
-const KEY_WORDS = 18;
+/** Words of key per position: the header words compared. */
+const KEY_WORDS = 17;
 /** Where waitsince's two words are in a key. */
 const WAITSINCE_KEY = 3;
 
