@@ -134,7 +134,8 @@ export class SnapshotReader {
     this.layout = runtimeLayout(image, release);
     const g = this.layout.g;
     this.#headerBytes = Math.max(...Object.values(g).filter((v): v is number => v !== null)) + 8;
-    this.#recheckBytes = Math.max(
+    // waitsince too: zeroed whenever the goroutine runs, it proves (once a GC has set it) that it did not.
+    const moving = [
       g.atomicstatus,
       g.goid,
       g.waitsince,
@@ -143,8 +144,8 @@ export class SnapshotReader {
       g.syscallsp,
       g.syscallpc,
       g.stackHi,
-    ) +
-      8;
+    ];
+    this.#recheckBytes = Math.max(...moving) + 8;
     this.#settled = new Settled(g);
     this.#allgs = locateAllgs(image);
     this.#waitReasonSym = image.symbol("runtime.waitReasonStrings");

@@ -16,10 +16,10 @@ import type { GOffsets } from "./layout.ts";
 import { GatherPlan } from "./memory.ts";
 
 /**
- * Goroutines remembered (~80 bytes each) across processes; past it, the least recently read process is
- * forgotten first.
+ * Goroutines remembered across processes (~100 bytes each, and the goroutine as read); past it, the
+ * least recently read process is forgotten first (never the one being read).
  */
-const MAX_REMEMBERED = 1 << 20;
+const MAX_REMEMBERED = 1 << 19;
 
 /** One process's gs, by position in allgs (the runtime only appends to it; dead gs are reused in place). */
 export class Known {
