@@ -14,11 +14,20 @@ const END_AGG = 0xfd;
 const DOTDOTDOT = 0xfc;
 const OFFSET_TOO_LARGE = 0xfb;
 
-/** Reads `len` (<= 8) little-endian bytes at runtime address `addr`, or null when not in the copy. */
-export type ReadBytes = (addr: number, len: number) => Uint8Array | null;
+/** Where the argument area was read: `len` bytes from runtime address `base` are at `off` in `view`. */
+export interface ArgBytes {
+  base: number;
+  view: DataView;
+  off: number;
+  len: number;
+}
 
-/** The text between a frame's parentheses, e.g. `0xc000012345, {0x1, 0x2}, ...`. */
-export function formatArgs(facts: FrameFacts, argp: number, read: ReadBytes): string {
+/**
+ * The text between a frame's parentheses, e.g. `0xc000012345, {0x1, 0x2}, ...`. Made of parts joined
+ * once, and read straight from the copy: a dump formats millions of these, and a string built by
+ * appending is a tree of pieces that outlives the call.
+ */
+export function formatArgs(facts: FrameFacts, argp: number, bytes: ArgBytes): string {
   const p = facts.args;
   if (p === null) return "";
   const startOffset = facts.liveStart ?? 0xff;
@@ -27,48 +36,53 @@ export function formatArgs(facts: FrameFacts, argp: number, read: ReadBytes): st
     const bits = facts.live[slot >> 3] ?? 0;
     return (bits & (1 << (slot & 7))) !== 0;
   };
-  let out = "";
+  const out: string[] = [];
   let start = true;
   let slot = 0;
   const comma = () => {
-    if (!start) out += ", ";
+    if (!start) out.push(", ");
   };
   for (let pi = 0; pi < p.length;) {
     const o = p[pi++];
     if (o === END_SEQ) break;
     if (o === START_AGG) {
       comma();
-      out += "{";
+      out.push("{");
       start = true;
       continue;
     }
-    if (o === END_AGG) out += "}";
+    if (o === END_AGG) out.push("}");
     else if (o === DOTDOTDOT) {
       comma();
-      out += "...";
+      out.push("...");
     } else if (o === OFFSET_TOO_LARGE) {
       comma();
-      out += "_";
+      out.push("_");
     } else {
       comma();
       const sz = p[pi++] ?? 8;
-      out += hexOf(read(argp + o, Math.min(sz, 8)));
-      if (!isLive(o, slot)) out += "?";
+      out.push(hexAt(bytes, argp + o, Math.min(sz, 8)));
+      if (!isLive(o, slot)) out.push("?");
       if (o >= startOffset) slot++;
     }
     start = false;
   }
-  return out;
+  return out.join("");
 }
 
-/** Go's `hex` of a little-endian value: 0x and lowercase digits, no leading zeros. */
-function hexOf(bytes: Uint8Array | null): string {
-  if (bytes === null) return "0x0";
+/**
+ * Go's `hex` of the `len` (<= 8) little-endian bytes at runtime address `addr`: 0x and lowercase
+ * digits, no leading zeros; 0x0 when they are not in the copy.
+ */
+function hexAt(bytes: ArgBytes, addr: number, len: number): string {
+  const at = addr - bytes.base;
+  if (at < 0 || at + len > bytes.len) return "0x0";
   let lo = 0;
   let hi = 0;
-  for (let i = Math.min(bytes.length, 8) - 1; i >= 0; i--) {
-    if (i >= 4) hi = hi * 256 + bytes[i];
-    else lo = lo * 256 + bytes[i];
+  for (let i = len - 1; i >= 0; i--) {
+    const b = bytes.view.getUint8(bytes.off + at + i);
+    if (i >= 4) hi = hi * 256 + b;
+    else lo = lo * 256 + b;
   }
   return hi === 0 ? "0x" + lo.toString(16) : "0x" + hi.toString(16) + lo.toString(16).padStart(8, "0");
 }

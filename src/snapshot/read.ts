@@ -497,12 +497,7 @@ export class SnapshotReader {
   }
 
   #args(f: PhysicalFrame, stack: StackCopy): string {
-    if (f.facts.args === null) return "";
-    return formatArgs(f.facts, f.argp, (addr, len) => {
-      const off = addr - stack.base;
-      if (off < 0 || off + len > stack.len) return null;
-      return new Uint8Array(stack.view.buffer, stack.view.byteOffset + stack.off + off, len);
-    });
+    return f.facts.args === null ? "" : formatArgs(f.facts, f.argp, stack);
   }
 
   readonly #factsAt = (pc: number): FrameFacts | null => {
