@@ -17,8 +17,8 @@ export interface Frame {
   wrapper: boolean;
   /** pc - entry of the physical frame, or 0 when pc is the entry (only physical frames print it). */
   offset: number;
-  /** The arguments as Go's printArgs shows them, without parentheses; "" for none. */
-  args: string;
+  /** Which physical frame of its stack it is or is inlined into: where its arguments are. */
+  physical: number;
 }
 
 /** The `created by` line: the function of the go statement and where in it. */
@@ -69,8 +69,16 @@ export interface Goroutine {
   /** The creator's goid (Go 1.21+), 0 when unknown. */
   parentGoid: number;
   createdBy: CreatedBy | null;
-  /** Its stack now, innermost first; null when it runs on a thread (no stack to read, as for Go). */
+  /**
+   * Its stack now, innermost first; null when it runs on a thread (no stack to read, as for Go).
+   * Goroutines stopped at the same pcs share one list.
+   */
   frames: Frame[] | null;
+  /**
+   * Per physical frame, its arguments as Go's printArgs shows them, without parentheses ("" for
+   * none); null when they were not read.
+   */
+  args: string[] | null;
   /**
    * Its stack's physical frames as file addresses looked up (a return address less one): where it is,
    * for comparing two readings and for profiles' locations.

@@ -19,7 +19,7 @@ import { type CreatedBy, type Frame, type Goroutine, Status, STATUS_SCAN } from 
 import { type RuntimeLayout, runtimeLayout } from "./layout.ts";
 import { gather, GatherPlan, ProcessGone, ProcessMemory, type ReadRequest, Scratch } from "./memory.ts";
 import { type Known, Settled } from "./settled.ts";
-import { type PhysicalFrame, type StackCopy, Walk, type WalkStart } from "./unwind.ts";
+import { type StackCopy, Walk, type WalkStart } from "./unwind.ts";
 import { processState } from "../target/procfs.ts";
 
 /**
@@ -487,17 +487,18 @@ export class SnapshotReader {
   }
 
   /**
-   * What a finished walk keeps: without arguments, the stack shared by every goroutine stopped at the
-   * same pcs (made once); with them, this goroutine's own frames and argument texts.
+   * What a finished walk keeps: the stack shared by every goroutine stopped at the same pcs (made
+   * once), and with arguments, this goroutine's argument text for each of its physical frames.
    */
   #walked(w: Walk, stack: StackCopy): Walked {
-    if (!this.#withArgs) return this.#intern(w).walked;
-    const frames = Array.from({ length: w.n }, (_, i) => w.frame(i));
-    return { shared: null, frames, args: frames.map((f) => this.#args(f, stack)) };
-  }
-
-  #args(f: PhysicalFrame, stack: StackCopy): string {
-    return f.facts.args === null ? "" : formatArgs(f.facts, f.argp, stack);
+    const shared = this.#intern(w);
+    if (!this.#withArgs) return shared.walked;
+    const args = new Array<string>(w.n);
+    for (let i = 0; i < w.n; i++) {
+      const facts = w.facts[i];
+      args[i] = facts.args === null ? "" : formatArgs(facts, w.argp[i], stack);
+    }
+    return { shared, args };
   }
 
   readonly #factsAt = (pc: number): FrameFacts | null => {
@@ -528,25 +529,16 @@ export class SnapshotReader {
       parentGoid: h.parentGoid,
       createdBy: this.#createdBy(gopc),
       frames: null,
+      args: null,
       pcs: NO_PCS,
       system: false,
       sudog: waiting ? h.waiting : 0,
       waitingOn: NO_CHANNELS,
     };
-    if (walked === null) return { g, physical: null, shared: null };
-    if (walked.shared !== null) {
-      g.pcs = walked.shared.pcs;
-      return { g, physical: walked.shared.physical, shared: walked.shared };
-    }
-    const frames = walked.frames!;
-    g.pcs = frames.map((f) => f.symPc);
-    const physical = frames.map((f, i) => ({
-      symPc: f.symPc,
-      func: f.facts.name,
-      offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
-      args: walked.args?.[i] ?? "",
-    }));
-    return { g, physical, shared: null };
+    if (walked === null) return { g, shared: null };
+    g.pcs = walked.shared.pcs;
+    g.args = walked.args;
+    return { g, shared: walked.shared };
   }
 
   /** The shared stack for the walk's frames (by their pcs), made on first sight. */
@@ -576,12 +568,11 @@ export class SnapshotReader {
         symPc: f.symPc,
         func: f.facts.name,
         offset: f.pc > f.facts.entry ? f.pc - f.facts.entry : 0,
-        args: "",
       })),
       frames: null,
       walked: null!,
     };
-    s.walked = { shared: s, frames: null, args: null };
+    s.walked = { shared: s, args: null };
     bucket.push(s);
     return s;
   }
@@ -638,29 +629,26 @@ export class SnapshotReader {
   }
 
   /**
-   * Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch.
-   * Without arguments, goroutines at the same pcs share one frame list.
+   * Logical frames (inlined calls expanded) for each physical frame, from one symbolization batch:
+   * goroutines at the same pcs share one frame list.
    */
   #symbolizeAll(reads: ReadGoroutine[]): void {
     const pcs = new Set<number>();
     for (const r of reads) {
-      if (r.shared?.frames === null || (r.shared === null && r.physical !== null)) {
-        for (const f of r.physical!) pcs.add(f.symPc);
-      }
+      if (r.shared?.frames === null) { for (const f of r.shared.physical) pcs.add(f.symPc); }
     }
     const lines = this.#framesAt([...pcs]);
-    const expand = (physical: NonNullable<ReadGoroutine["physical"]>) =>
-      physical.flatMap((phys) => {
+    const expand = (physical: SharedStack["physical"]) =>
+      physical.flatMap((phys, k) => {
         const logical = lines.get(phys.symPc) ?? [];
         return logical.map((l, i): Frame =>
           i < logical.length - 1
-            ? { ...l, inlined: true, args: "..." }
-            : { ...l, func: phys.func, offset: phys.offset, args: phys.args }
+            ? { ...l, inlined: true, physical: k }
+            : { ...l, func: phys.func, offset: phys.offset, physical: k }
         );
       });
-    for (const { g, physical, shared } of reads) {
+    for (const { g, shared } of reads) {
       if (shared !== null) g.frames = shared.frames ??= expand(shared.physical);
-      else if (physical !== null) g.frames = expand(physical);
       g.system = isSystem(g);
     }
   }
@@ -680,7 +668,7 @@ export class SnapshotReader {
             inlined: false,
             wrapper: f.wrapper === true,
             offset: 0,
-            args: "",
+            physical: 0,
           })),
         );
       });
@@ -689,20 +677,19 @@ export class SnapshotReader {
   }
 }
 
-/** A walked stack: shared (without arguments), or its own frames with each one's argument text. */
+/** A walked stack: shared by the goroutines stopped at its pcs, and this one's argument texts if read. */
 interface Walked {
-  shared: SharedStack | null;
-  frames: PhysicalFrame[] | null;
+  shared: SharedStack;
   args: string[] | null;
 }
 
-/** Goroutines stopped at the same pcs share one stack (when arguments are not read). */
+/** Goroutines stopped at the same pcs share one stack. */
 interface SharedStack {
   /** What a walk that ends in this stack keeps: made once, for every goroutine stopped there. */
   walked: Walked;
   rawPcs: number[];
   pcs: number[];
-  physical: { symPc: number; func: string; offset: number; args: string }[];
+  physical: { symPc: number; func: string; offset: number }[];
   /** The logical frames, once symbolized (kept across readings). */
   frames: Frame[] | null;
 }
@@ -713,11 +700,10 @@ const NO_PCS: number[] = Object.freeze([]) as unknown as number[];
 /** A goroutine not (yet) known to wait on a channel; replaced, never pushed to. */
 const NO_CHANNELS: number[] = Object.freeze([]) as unknown as number[];
 
-/** A goroutine as read, its physical frames not yet expanded into logical ones. */
+/** A goroutine as read, its stack's physical frames not yet expanded into logical ones. */
 interface ReadGoroutine {
   g: Goroutine;
   shared: SharedStack | null;
-  physical: { symPc: number; func: string; offset: number; args: string }[] | null;
 }
 
 /** A stack that can't be trusted as read: read the goroutine again. */

@@ -35,7 +35,7 @@ export function formatGoroutine(g: Goroutine, style: TracebackStyle, nowNs: numb
   if (g.frames === null) {
     out += "\tgoroutine running on other thread; stack unavailable\n";
   } else {
-    out += frames(g.frames, style);
+    out += frames(g.frames, style, g.args);
   }
   if (g.createdBy !== null && g.goid !== 1 && showFunc(g.createdBy.func, false, false, "")) {
     const name = style.minor >= 21 ? printName(g.createdBy.func) : g.createdBy.func;
@@ -62,12 +62,15 @@ export function header(g: Goroutine, nowNs: number, mark = ""): string {
   return out + "]:\n";
 }
 
-/** The frame lines: runtime frames hidden unless that leaves none, elided as the release does. */
-function frames(all: Frame[], style: TracebackStyle): string {
-  if (style.minor < 21) return oldStyle(all, style);
+/**
+ * The frame lines: runtime frames hidden unless that leaves none, elided as the release does; `args`
+ * per physical frame.
+ */
+function frames(all: Frame[], style: TracebackStyle, args: string[] | null): string {
+  if (style.minor < 21) return oldStyle(all, style, args);
   let shown = visible(all);
   if (shown.length === 0) shown = all;
-  const line = (f: Frame) => frameText(f, style);
+  const line = (f: Frame) => frameText(f, style, args);
   if (shown.length <= INNER + OUTER) return shown.map(line).join("");
   const elided = shown.length - INNER - OUTER;
   return shown.slice(0, INNER).map(line).join("") + `...${elided} frames elided...\n` +
@@ -78,7 +81,7 @@ function frames(all: Frame[], style: TracebackStyle): string {
  * Go 1.19-1.20: at most 100 physical frames are walked; "...additional frames elided..." follows
  * when exactly 100 lines were printed (Go's own test of its count).
  */
-function oldStyle(all: Frame[], style: TracebackStyle): string {
+function oldStyle(all: Frame[], style: TracebackStyle, args: string[] | null): string {
   let physical = 0;
   const walked: Frame[] = [];
   for (const f of all) {
@@ -88,7 +91,7 @@ function oldStyle(all: Frame[], style: TracebackStyle): string {
   }
   let printed = visible(walked);
   if (printed.length === 0) printed = walked;
-  let out = printed.map((f) => frameText(f, style)).join("");
+  let out = printed.map((f) => frameText(f, style, args)).join("");
   if (printed.length === OLD_MAX) out += "...additional frames elided...\n";
   return out;
 }
@@ -131,9 +134,11 @@ function isExportedRuntime(name: string): boolean {
   return up(rest) && (rcvr === "" || up(rcvr));
 }
 
-function frameText(f: Frame, style: TracebackStyle): string {
+/** An inlined call's arguments print as `...`, as Go prints them. */
+function frameText(f: Frame, style: TracebackStyle, args: string[] | null): string {
   const name = f.func === "runtime.gopanic" ? "panic" : style.minor >= 21 ? printName(f.func) : f.func;
-  let out = `${name}(${f.args})\n\t${f.file}:${f.line}`;
+  const shown = f.inlined ? "..." : args?.[f.physical] ?? "";
+  let out = `${name}(${shown})\n\t${f.file}:${f.line}`;
   if (!f.inlined && f.offset > 0) out += ` +0x${f.offset.toString(16)}`;
   return out + "\n";
 }
