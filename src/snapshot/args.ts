@@ -31,43 +31,41 @@ export function formatArgs(facts: FrameFacts, argp: number, bytes: ArgBytes): st
   const p = facts.args;
   if (p === null) return "";
   const startOffset = facts.liveStart ?? 0xff;
-  const isLive = (off: number, slot: number): boolean => {
-    if (facts.live.length === 0 || off < startOffset) return true;
-    const bits = facts.live[slot >> 3] ?? 0;
-    return (bits & (1 << (slot & 7))) !== 0;
-  };
-  const out: string[] = [];
+  const out = PARTS;
+  out.length = 0;
   let start = true;
   let slot = 0;
-  const comma = () => {
-    if (!start) out.push(", ");
-  };
   for (let pi = 0; pi < p.length;) {
     const o = p[pi++];
     if (o === END_SEQ) break;
+    if (o !== END_AGG && !start) out.push(", ");
     if (o === START_AGG) {
-      comma();
       out.push("{");
       start = true;
       continue;
     }
     if (o === END_AGG) out.push("}");
-    else if (o === DOTDOTDOT) {
-      comma();
-      out.push("...");
-    } else if (o === OFFSET_TOO_LARGE) {
-      comma();
-      out.push("_");
-    } else {
-      comma();
+    else if (o === DOTDOTDOT) out.push("...");
+    else if (o === OFFSET_TOO_LARGE) out.push("_");
+    else {
       const sz = p[pi++] ?? 8;
       out.push(hexAt(bytes, argp + o, Math.min(sz, 8)));
-      if (!isLive(o, slot)) out.push("?");
+      if (!isLive(facts, startOffset, o, slot)) out.push("?");
       if (o >= startOffset) slot++;
     }
     start = false;
   }
   return out.join("");
+}
+
+/** The parts of the arguments being formatted: one array, emptied for each frame. */
+const PARTS: string[] = [];
+
+/** Whether the argument at offset `off` (register spill slot `slot`) holds a live value. */
+function isLive(facts: FrameFacts, startOffset: number, off: number, slot: number): boolean {
+  if (facts.live.length === 0 || off < startOffset) return true;
+  const bits = facts.live[slot >> 3] ?? 0;
+  return (bits & (1 << (slot & 7))) !== 0;
 }
 
 /**

@@ -62,26 +62,75 @@ export function header(g: Goroutine, nowNs: number, mark = ""): string {
   return out + "]:\n";
 }
 
-/**
- * The frame lines: runtime frames hidden unless that leaves none, elided as the release does; `args`
- * per physical frame.
- */
+/** The frame lines, with `args` (per physical frame) where each frame's arguments go. */
 function frames(all: Frame[], style: TracebackStyle, args: string[] | null): string {
-  if (style.minor < 21) return oldStyle(all, style, args);
+  const t = template(all, style);
+  let out = "";
+  for (let i = 0; i < t.parts.length; i++) {
+    out += t.parts[i];
+    const k = t.argsAfter[i];
+    if (k >= 0 && args !== null) out += args[k];
+  }
+  return out;
+}
+
+/**
+ * A frame list's lines as text, cut where each physical frame's arguments go (`argsAfter[i]`: which
+ * physical frame's after `parts[i]`, or -1). Goroutines stopped at the same pcs share one frame list,
+ * so this is made once per list, not once per goroutine of a dump.
+ */
+interface Template {
+  minor: number;
+  parts: string[];
+  argsAfter: number[];
+}
+
+const TEMPLATES = new WeakMap<Frame[], Template>();
+
+function template(all: Frame[], style: TracebackStyle): Template {
+  let t = TEMPLATES.get(all);
+  if (t === undefined || t.minor !== style.minor) {
+    t = { minor: style.minor, parts: [""], argsAfter: [-1] };
+    const text = (s: string) => t!.parts[t!.parts.length - 1] += s;
+    for (const line of shownLines(all, style)) {
+      if (typeof line === "string") {
+        text(line);
+        continue;
+      }
+      const name = line.func === "runtime.gopanic"
+        ? "panic"
+        : style.minor >= 21
+        ? printName(line.func)
+        : line.func;
+      text(`${name}(${line.inlined ? "..." : ""}`);
+      if (!line.inlined) {
+        t.argsAfter[t.argsAfter.length - 1] = line.physical;
+        t.parts.push("");
+        t.argsAfter.push(-1);
+      }
+      const offset = !line.inlined && line.offset > 0 ? ` +0x${line.offset.toString(16)}` : "";
+      text(`)\n\t${line.file}:${line.line}${offset}\n`);
+    }
+    TEMPLATES.set(all, t);
+  }
+  return t;
+}
+
+/** The frames shown, runtime frames hidden unless that leaves none, and elided as the release does. */
+function shownLines(all: Frame[], style: TracebackStyle): (Frame | string)[] {
+  if (style.minor < 21) return oldStyle(all);
   let shown = visible(all);
   if (shown.length === 0) shown = all;
-  const line = (f: Frame) => frameText(f, style, args);
-  if (shown.length <= INNER + OUTER) return shown.map(line).join("");
+  if (shown.length <= INNER + OUTER) return shown;
   const elided = shown.length - INNER - OUTER;
-  return shown.slice(0, INNER).map(line).join("") + `...${elided} frames elided...\n` +
-    shown.slice(-OUTER).map(line).join("");
+  return [...shown.slice(0, INNER), `...${elided} frames elided...\n`, ...shown.slice(-OUTER)];
 }
 
 /**
  * Go 1.19-1.20: at most 100 physical frames are walked; "...additional frames elided..." follows
  * when exactly 100 lines were printed (Go's own test of its count).
  */
-function oldStyle(all: Frame[], style: TracebackStyle, args: string[] | null): string {
+function oldStyle(all: Frame[]): (Frame | string)[] {
   let physical = 0;
   const walked: Frame[] = [];
   for (const f of all) {
@@ -91,9 +140,7 @@ function oldStyle(all: Frame[], style: TracebackStyle, args: string[] | null): s
   }
   let printed = visible(walked);
   if (printed.length === 0) printed = walked;
-  let out = printed.map((f) => frameText(f, style, args)).join("");
-  if (printed.length === OLD_MAX) out += "...additional frames elided...\n";
-  return out;
+  return printed.length === OLD_MAX ? [...printed, "...additional frames elided...\n"] : printed;
 }
 
 /** The frames Go's showframe keeps (level 1): no wrappers, no unexported runtime functions. */
@@ -132,15 +179,6 @@ function isExportedRuntime(name: string): boolean {
   }
   const up = (s: string) => s.length > 0 && s[0] >= "A" && s[0] <= "Z";
   return up(rest) && (rcvr === "" || up(rcvr));
-}
-
-/** An inlined call's arguments print as `...`, as Go prints them. */
-function frameText(f: Frame, style: TracebackStyle, args: string[] | null): string {
-  const name = f.func === "runtime.gopanic" ? "panic" : style.minor >= 21 ? printName(f.func) : f.func;
-  const shown = f.inlined ? "..." : args?.[f.physical] ?? "";
-  let out = `${name}(${shown})\n\t${f.file}:${f.line}`;
-  if (!f.inlined && f.offset > 0) out += ` +0x${f.offset.toString(16)}`;
-  return out + "\n";
 }
 
 /**
