@@ -113,6 +113,7 @@ if (ONLY.has("drain")) {
   if (BASELINE !== null) {
     modes.push(
       ["--baseline -level INFO, text to a file", BASELINE, { level: "INFO" }],
+      ["--baseline -level INFO, JSON to a file", BASELINE, { level: "INFO", format: "json" }],
       ["--baseline -level WARN, endpoint on", BASELINE, { level: "WARN", endpoint: true }],
     );
   }

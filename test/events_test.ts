@@ -62,14 +62,20 @@ for (const enc of [TEXT, JSON_LINES]) {
         if (pick(2) === 0) {
           const stack = created[pick(created.length)];
           const truncated = pick(4) === 0;
-          got.push(written((o) => lines.created(o, ms, goid, stack, pid, truncated)));
+          got.push(written((o) => {
+            lines.at(ms);
+            lines.created(o, goid, stack, pid, truncated);
+          }));
           const trunc: Attr[] = truncated ? [["stack_truncated", true]] : [];
           want.push(reference(enc, ms, "runtime.newproc1", goid, stack, [...trunc, ...pidAttr]));
         } else {
           const stack = exits[pick(exits.length)];
           const createdId = pick(3) === 0 ? 0 : created[pick(created.length)].id;
           const lifetime = lifetimes[pick(lifetimes.length)];
-          got.push(written((o) => lines.exited(o, ms, goid, stack, pid, createdId, lifetime)));
+          got.push(written((o) => {
+            lines.at(ms);
+            lines.exited(o, goid, stack, pid, createdId, lifetime);
+          }));
           const life: Attr[] = createdId > 0
             ? [["created_stack_id", createdId], ["lifetime", new Duration(lifetime)]]
             : [];
@@ -87,9 +93,11 @@ Deno.test("event lines go into the sink's buffer one after another", () => {
   const lines = new EventLines(false, TEXT);
   const ms = Date.UTC(2026, 10, 27, 6, 12, 58, 587);
   const text = written((o) => {
-    lines.created(o, ms, 1, stack, 1, false);
-    lines.created(o, ms, 2, stack, 1, false);
-    lines.exited(o, ms + 1, 1, stack, 1, stack.id, 1_000);
+    lines.at(ms);
+    lines.created(o, 1, stack, 1, false);
+    lines.created(o, 2, stack, 1, false);
+    lines.at(ms + 1);
+    lines.exited(o, 1, stack, 1, stack.id, 1_000);
   });
   assert.equal(
     text,
@@ -105,7 +113,11 @@ Deno.test("a forgotten process's creation lines carry its new labels (its pid ca
   let exe = "/bin/old";
   const lines = new EventLines(true, TEXT, () => [["exe", exe]]);
   const ms = Date.UTC(2026, 10, 27, 6, 12, 58, 587);
-  const line = () => written((o) => lines.created(o, ms, 1, stack, 7, false));
+  const line = () =>
+    written((o) => {
+      lines.at(ms);
+      lines.created(o, 1, stack, 7, false);
+    });
   assert.match(line(), / pid=7 exe=\/bin\/old\n$/);
   exe = "/bin/new";
   lines.forget(7);

@@ -565,11 +565,27 @@ for (const enc of ENCODINGS) {
     const ms = Date.parse("2026-11-27T06:12:58.990Z") + 0.25;
     const lines = new EventLines(true, enc);
     const out = [
-      written((o) => lines.created(o, ms, 1937, createStack, 4242, false)),
-      written((o) => lines.created(o, ms, 1938, createStack, 4242, true)),
-      written((o) => lines.exited(o, ms, 1937, exitStack, 4242, createStack.id, 1_503_000_000)),
-      written((o) => lines.exited(o, ms + 10, 5, exitStack, 4242)),
-      written((o) => new EventLines(false, enc).created(o, ms, 7, empty, 1, false)),
+      written((o) => {
+        lines.at(ms);
+        lines.created(o, 1937, createStack, 4242, false);
+      }),
+      written((o) => {
+        lines.at(ms);
+        lines.created(o, 1938, createStack, 4242, true);
+      }),
+      written((o) => {
+        lines.at(ms);
+        lines.exited(o, 1937, exitStack, 4242, createStack.id, 1_503_000_000);
+      }),
+      written((o) => {
+        lines.at(ms + 10);
+        lines.exited(o, 5, exitStack, 4242);
+      }),
+      written((o) => {
+        const l = new EventLines(false, enc);
+        l.at(ms);
+        l.created(o, 7, empty, 1, false);
+      }),
     ];
     // The same lines through the general path: the stack is slog.Group("stack", "0", f0, ...).
     const frames = (e: typeof createStack): Attr[] =>

@@ -120,7 +120,10 @@ for (const enc of [TEXT, JSON_LINES]) {
     // Each stack's goroutine exits at once: thousands of stacks churn through the table and its slots.
     for (let i = 0; i < 3000; i++) {
       const stack = t.intern(i);
-      lines.push(written((o) => t.lines.created(o, MS, i + 1, stack, PID, false)));
+      lines.push(written((o) => {
+        t.lines.at(MS);
+        t.lines.created(o, i + 1, stack, PID, false);
+      }));
       assertEquals(lines[i], reference(enc, "runtime.newproc1", i + 1, stack, framesOf(i)), `stack ${i}`);
     }
     assertEquals(t.registry.get(firstId), undefined);
@@ -131,7 +134,10 @@ for (const enc of [TEXT, JSON_LINES]) {
     assertEquals(t.registry.get(again.id)?.frames, framesOf(7));
     // Its line is its own, though its slot's template was another stack's.
     assertEquals(
-      written((o) => t.lines.created(o, MS, 9, again, PID, false)),
+      written((o) => {
+        t.lines.at(MS);
+        t.lines.created(o, 9, again, PID, false);
+      }),
       reference(enc, "runtime.newproc1", 9, again, framesOf(7)),
     );
   });
@@ -160,7 +166,10 @@ Deno.test("stacks: a stack with a live goroutine is never evicted; its exit line
   const created = t.live.exit(PID, 1_000_003, 1_503_000_000);
   assertEquals(created, held[3].id);
   assertEquals(
-    written((o) => t.lines.exited(o, MS, 1_000_003, t.exit, PID, created, t.live.lastLifetimeNs)),
+    written((o) => {
+      t.lines.at(MS);
+      t.lines.exited(o, 1_000_003, t.exit, PID, created, t.live.lastLifetimeNs);
+    }),
     reference(TEXT, "runtime.goexit1", 1_000_003, t.exit, [frameText(EXIT)], [
       ["created_stack_id", held[3].id],
       ["lifetime", new Duration(1_503_000_000)],

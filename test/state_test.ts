@@ -153,11 +153,17 @@ Deno.test("exit lines: created_stack_id and lifetime after the seed's attributes
   const exitStack = { id: 1, slot: 0, frames: [], pcs: [], attrs, attrBytes: utf8(attrs) };
   const ms = Date.parse("2026-11-27T06:12:58.990Z");
   assertEquals(
-    written((o) => lines.exited(o, ms, 1937, exitStack, 4242, 7, 1_503_000_000)),
+    written((o) => {
+      lines.at(ms);
+      lines.exited(o, 1937, exitStack, 4242, 7, 1_503_000_000);
+    }),
     'time=2026-11-27T06:12:58.990Z level=INFO msg=runtime.goexit1 goroutine_id=1937 stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475" created_stack_id=7 lifetime=1.503s pid=4242\n',
   );
   assertEquals(
-    written((o) => lines.exited(o, ms, 5, exitStack, 4242, PREEXISTING, 0)),
+    written((o) => {
+      lines.at(ms);
+      lines.exited(o, 5, exitStack, 4242, PREEXISTING, 0);
+    }),
     'time=2026-11-27T06:12:58.990Z level=INFO msg=runtime.goexit1 goroutine_id=5 stack_id=1 stack.0="runtime.goexit1 at /go/proc.go:4475" pid=4242\n',
   );
 });

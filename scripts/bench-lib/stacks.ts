@@ -115,8 +115,9 @@ export async function stacksWorker(dir: string, mode: StacksMode, n: number): Pr
     const ms = 1.8e12 + i / 100;
     const stack = stacks.intern(rec, 0, true);
     live.create(PID, i + 1, stack.id, i);
-    lines.created(out, ms, i + 1, stack, PID, false);
-    if (mode === "churn") lines.exited(out, ms, i + 1, exitStack, PID, live.exit(PID, i + 1, i + 5), 5);
+    lines.at(ms);
+    lines.created(out, i + 1, stack, PID, false);
+    if (mode === "churn") lines.exited(out, i + 1, exitStack, PID, live.exit(PID, i + 1, i + 5), 5);
   }
   const usPerStack = (performance.now() - t0) * 1e3 / n;
   const held = used() - before;

@@ -8,7 +8,8 @@
  * creation; per exit stack for an exit, with room for the created stack's id too (its lifetime and
  * pid follow). Templates are brought up to date when the millisecond changes (the time is in the
  * line's head) or the goid's digit count does, which is rare next to events. No string is made per
- * event.
+ * event, and no number crosses a call as a double (the runtime would box it, an allocation per line):
+ * the time is set once per millisecond ({@link EventLines.at}), not passed with each line.
  *
  * Creation templates hold their stack's whole text: they are a cache of bounded size
  * ({@link TEMPLATE_BYTES}), indexed by the stacks' slots, not kept per stack.
@@ -57,8 +58,8 @@ interface Template {
    */
   end: Uint8Array;
   truncated: boolean;
-  /** The millisecond its head says. */
-  ms: number;
+  /** The {@link EventLines} time generation its head says. */
+  generation: number;
   /** The goid digits it has room for, right after the head. */
   digits: number;
   headLength: number;
@@ -77,6 +78,8 @@ export class EventLines {
   readonly #createdKey: Uint8Array;
   readonly #lifetimeKey: Uint8Array;
   #ms = NaN;
+  /** Counts the changes of #ms: templates compare it, a small integer, rather than the time. */
+  #generation = 0;
   /** This millisecond's line starts, up to goroutine_id's value, for creations and exits. */
   readonly #createdHead = new Head();
   readonly #exitedHead = new Head();
@@ -119,24 +122,22 @@ export class EventLines {
     this.#lifetimeKey = utf8(enc.key("lifetime"));
   }
 
-  /** `time=... level=INFO msg=runtime.newproc1 goroutine_id=N stack_id=S stack.0=...` */
-  created(
-    out: LineSink,
-    epochMs: number,
-    goid: number,
-    stack: StackEntry,
-    pid: number,
-    truncated: boolean,
-  ): void {
+  /** The time of the lines that follow (epoch ms; a line says the millisecond it is in). */
+  at(epochMs: number): void {
     const ms = Math.floor(epochMs);
     if (ms !== this.#ms) this.#setTime(ms);
+  }
+
+  /** `time=... level=INFO msg=runtime.newproc1 goroutine_id=N stack_id=S stack.0=...` */
+  created(out: LineSink, goid: number, stack: StackEntry, pid: number, truncated: boolean): void {
     if (pid !== this.#pid) this.#setPid(pid);
     const n = digits(goid);
     const length = this.#createdHead.length;
     let t = this.#created[stack.slot];
     while (t !== undefined && t.headLength !== length) t = t.next;
     if (
-      t === undefined || t.id !== stack.id || t.ms !== ms || t.digits !== n || t.end !== this.#pidEnd ||
+      t === undefined || t.id !== stack.id || t.generation !== this.#generation || t.digits !== n ||
+      t.end !== this.#pidEnd ||
       t.truncated !== truncated
     ) {
       t = this.#createdTemplate(stack, n, truncated);
@@ -154,19 +155,16 @@ export class EventLines {
    */
   exited(
     out: LineSink,
-    epochMs: number,
     goid: number,
     stack: StackEntry,
     pid: number,
     createdStackId = 0,
     lifetimeNs = 0,
   ): void {
-    const ms = Math.floor(epochMs);
-    if (ms !== this.#ms) this.#setTime(ms);
     const n = digits(goid);
     const c = createdStackId > 0 ? digits(createdStackId) : 0;
     const variant = ((this.#exitedHead.length & 7) << 4) | c;
-    const t = this.#exitTemplate(stack, variant, n, c, ms);
+    const t = this.#exitTemplate(stack, variant, n, c);
     if (pid !== this.#pid) this.#setPid(pid);
     const b = out.room(t.bytes.length + TAIL_ROOM + this.#pidEnd.length);
     const at = b.length;
@@ -180,7 +178,7 @@ export class EventLines {
   }
 
   /** The exit template of `stack` for `variant`, brought up to date. */
-  #exitTemplate(stack: StackEntry, variant: number, n: number, c: number, ms: number): Template {
+  #exitTemplate(stack: StackEntry, variant: number, n: number, c: number): Template {
     if (stack.slot !== this.#lastExitSlot) {
       let found = this.#exited.get(stack.slot);
       if (found === undefined) {
@@ -193,7 +191,7 @@ export class EventLines {
     const variants = this.#lastExit;
     const t = variants[variant];
     if (t !== undefined && t.id === stack.id && t.digits === n) {
-      return t.ms === ms ? t : this.#retime(t, this.#exitedHead);
+      return t.generation === this.#generation ? t : this.#retime(t, this.#exitedHead);
     }
     const attrs = stack.attrBytes;
     const created = c === 0 ? [] : [this.#createdKey, new Uint8Array(c), this.#lifetimeKey];
@@ -239,7 +237,7 @@ export class EventLines {
       id: stack.id,
       end: this.#pidEnd,
       truncated,
-      ms: this.#ms,
+      generation: this.#generation,
       digits: n,
       headLength: head.length,
       attrsEnd,
@@ -278,7 +276,7 @@ export class EventLines {
   /** `t` with this millisecond's `head` (of the same length) copied over its own. */
   #retime(t: Template, head: Head): Template {
     head.copyTo(t.bytes);
-    t.ms = this.#ms;
+    t.generation = this.#generation;
     return t;
   }
 
@@ -295,7 +293,7 @@ export class EventLines {
       id,
       end: NOTHING,
       truncated: false,
-      ms: this.#ms,
+      generation: this.#generation,
       digits: n,
       headLength: head.length,
       attrsEnd: head.length + n + attrsLength,
@@ -327,6 +325,7 @@ export class EventLines {
   /** Events come in bursts within one millisecond: format each millisecond's heads once. */
   #setTime(ms: number): void {
     this.#ms = ms;
+    this.#generation++;
     const enc = this.#enc;
     const time = enc.time(ms);
     const goid = enc.key("goroutine_id");

@@ -367,11 +367,15 @@ const UNIT_MS = utf8("ms");
 const UNIT_S = utf8("s");
 const ZERO_S = utf8("0s");
 
-/** `v` (below 10^prec) as Go's fmtFrac writes it: a dot and `prec` digits, trailing zeros dropped. */
+/**
+ * `v` (below 10^prec <= 10^9) as Go's fmtFrac writes it: a dot and `prec` digits, trailing zeros
+ * dropped. In int32 arithmetic: `%` on a double is a call into the runtime (fmod), per exit line.
+ */
 function appendFrac(out: ByteBuffer, v: number, prec: number): void {
-  if (v === 0) return;
-  while (v % 10 === 0) {
-    v /= 10;
+  let m = v | 0;
+  if (m === 0) return;
+  for (let q = (m / 10) | 0; m === q * 10; q = (m / 10) | 0) {
+    m = q;
     prec--;
   }
   const b = out.bytes;
@@ -379,10 +383,18 @@ function appendFrac(out: ByteBuffer, v: number, prec: number): void {
   let end = out.length + prec;
   out.length = end;
   for (let i = 0; i < prec; i++) {
-    const q = (v / 10) | 0;
-    b[--end] = 48 + (v - q * 10);
-    v = q;
+    const q = (m / 10) | 0;
+    b[--end] = 48 + (m - q * 10);
+    m = q;
   }
+}
+
+/** `ns` (below 1000 `unit`s) in `unit`s, with up to `prec` fractional digits, then `suffix`. */
+function appendScaled(out: ByteBuffer, ns: number, unit: number, prec: number, suffix: Uint8Array): void {
+  const whole = Math.floor(ns / unit);
+  out.uint(whole);
+  appendFrac(out, ns - whole * unit, prec);
+  out.put(suffix);
 }
 
 /**
@@ -398,16 +410,8 @@ export function appendLifetime(out: ByteBuffer, ns: number): void {
     out.uint(ns);
     return out.put(UNIT_NS);
   }
-  if (ns < 1e6) {
-    out.uint(Math.floor(ns / 1e3));
-    appendFrac(out, ns % 1e3, 3);
-    return out.put(UNIT_US);
-  }
-  if (ns < 1e9) {
-    out.uint(Math.floor(ns / 1e6));
-    appendFrac(out, ns % 1e6, 6);
-    return out.put(UNIT_MS);
-  }
+  if (ns < 1e6) return appendScaled(out, ns, 1e3, 3, UNIT_US);
+  if (ns < 1e9) return appendScaled(out, ns, 1e6, 6, UNIT_MS);
   const secs = Math.floor(ns / 1e9);
   const mins = Math.floor(secs / 60);
   const hours = Math.floor(mins / 60);
@@ -416,10 +420,10 @@ export function appendLifetime(out: ByteBuffer, ns: number): void {
     out.bytes[out.length++] = 0x68; // h
   }
   if (mins > 0) {
-    out.uint(mins % 60);
+    out.uint(mins - hours * 60);
     out.bytes[out.length++] = 0x6d; // m
   }
-  out.uint(secs % 60);
+  out.uint(secs - mins * 60);
   appendFrac(out, ns - secs * 1e9, 9);
   out.put(UNIT_S);
 }

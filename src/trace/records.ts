@@ -54,6 +54,8 @@ export class RecordConsumer {
   readonly #rec = new GoroutineRecord();
   /** The exit line's stack of a probe no longer attached (a record still in the ring). */
   readonly #unknownStack: StackEntry | null;
+  /** The epoch millisecond the lines were last told (see EventLines.at). */
+  #ms = NaN;
 
   constructor(targets: RecordTargets, unknownStack: StackEntry | null = null) {
     this.#t = targets;
@@ -96,9 +98,9 @@ export class RecordConsumer {
     }
     const stack = site.stacks.intern(rec, bias, exact);
     if (t.live.create(rec.pid, rec.goid, stack.id, rec.timeNs) && t.lines !== null) {
-      const ms = t.epochOffsetMs + rec.timeNs / 1e6;
+      this.#at(t.lines.format, rec);
       const truncated = (rec.flags & Flags.Truncated) !== 0;
-      t.lines.format.created(t.lines.out, ms, rec.goid, stack, rec.pid, truncated);
+      t.lines.format.created(t.lines.out, rec.goid, stack, rec.pid, truncated);
     }
   }
 
@@ -110,7 +112,18 @@ export class RecordConsumer {
     if (createdId === REPEAT || t.lines === null) return;
     const stack = site?.exitStack ?? this.#unknownStack;
     if (stack === null) return;
-    const ms = t.epochOffsetMs + rec.timeNs / 1e6;
-    t.lines.format.exited(t.lines.out, ms, rec.goid, stack, rec.pid, createdId, t.live.lastLifetimeNs);
+    this.#at(t.lines.format, rec);
+    t.lines.format.exited(t.lines.out, rec.goid, stack, rec.pid, createdId, t.live.lastLifetimeNs);
+  }
+
+  /**
+   * Tells the lines the time of `rec` when its millisecond is a new one. Given the record, not its
+   * time: a double passed to a call the JIT doesn't inline is boxed, an allocation per event.
+   */
+  #at(lines: EventLines, rec: GoroutineRecord): void {
+    const ms = Math.floor(this.#t.epochOffsetMs + rec.timeNs / 1e6);
+    if (ms === this.#ms) return;
+    this.#ms = ms;
+    lines.at(ms);
   }
 }
