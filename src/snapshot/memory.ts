@@ -208,10 +208,13 @@ export class GatherPlan {
     this.#range = new Int32Array(addrs.length).fill(-1);
     this.#at = new Int32Array(addrs.length).fill(-1);
     this.at = new Int32Array(addrs.length);
-    this.#addr = Float64Array.from(addrs);
-    this.#len = typeof lens === "number"
-      ? new Float64Array(addrs.length).fill(lens)
-      : Float64Array.from(lens);
+    // Copied by index: from a plain array, `from` would go through its iterator.
+    this.#addr = new Float64Array(addrs.length);
+    this.#len = new Float64Array(addrs.length);
+    for (let i = 0; i < addrs.length; i++) {
+      this.#addr[i] = addrs[i];
+      this.#len[i] = typeof lens === "number" ? lens : lens[i];
+    }
     const r = this.ranges.reset(order.length);
     let total = 0;
     // The open range, in locals: this loop runs for every g of a process.
@@ -301,7 +304,8 @@ function ascending(addrs: ArrayLike<number>): Int32Array {
   for (let i = 0; i < addrs.length; i++) if (addrs[i] !== 0) keys[n++] = (addrs[i] - lo) * scale + i;
   const order = new Int32Array(n);
   const packed = keys.subarray(0, n).sort();
-  for (let k = 0; k < n; k++) order[k] = packed[k] % scale;
+  // The index is the key's low bits; `%` on doubles would be a call into the runtime per key.
+  for (let k = 0; k < n; k++) order[k] = packed[k] - Math.floor(packed[k] / scale) * scale;
   return order;
 }
 

@@ -24,6 +24,10 @@ export interface Mapping {
   path: string;
 }
 
+/** Where /proc files are read: one buffer for every read (a fresh 64 KiB each time cost more than the read). */
+const READ_BUFFER = new Uint8Array(1 << 16);
+const DECODER = new TextDecoder();
+
 /** The whole text of a /proc file, or null if the process (or file) does not exist. */
 export function readProcFile(path: string): string | null {
   const fd = c().open(cstr(path), 0);
@@ -33,25 +37,26 @@ export function readProcFile(path: string): string | null {
     throw new Error(`${path}: ${strerror(err)}`);
   }
   try {
+    // Most /proc files fit the one buffer at once; a longer one (maps) is read in pieces, copied out.
     const chunks: Uint8Array[] = [];
     for (;;) {
-      const buf = new Uint8Array(1 << 16);
-      const n = Number(c().read(fd, buf, BigInt(buf.length)));
+      const n = Number(c().read(fd, READ_BUFFER, BigInt(READ_BUFFER.length)));
       if (n < 0) {
         const err = errno();
         if (err === ESRCH) return null;
         throw new Error(`${path}: ${strerror(err)}`);
       }
       if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
+      chunks.push(READ_BUFFER.slice(0, n));
     }
+    if (chunks.length === 1) return DECODER.decode(chunks[0]);
     const all = new Uint8Array(chunks.reduce((a, b) => a + b.length, 0));
     let off = 0;
     for (const ch of chunks) {
       all.set(ch, off);
       off += ch.length;
     }
-    return new TextDecoder().decode(all);
+    return DECODER.decode(all);
   } finally {
     c().close(fd);
   }
