@@ -133,7 +133,13 @@ function nowRoute(name: string, which: Which): Route {
     return profileRoute(name, q, {
       proto: async () => nowProfile(view, await readings(), which),
       text: async () => nowText(view, await readings(), which),
-      dump: async () => nowDump(await readings(), view.goMinor ?? 99, monotonicNs(), which === "leaked"),
+      dump: async () =>
+        nowDump(
+          await snapshots.withArguments(await readings()),
+          view.goMinor ?? 99,
+          monotonicNs(),
+          which === "leaked",
+        ),
     });
   };
 }

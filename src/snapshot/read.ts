@@ -119,7 +119,10 @@ export class SnapshotReader {
   readonly #headerBytes: number;
   /** Bytes of each g read again after its stack: up to the last field that moves when it runs. */
   readonly #recheckBytes: number;
-  #withArgs = false;
+  /** Whether this reader reads each frame's arguments; the other kind of reading goes to #sibling. */
+  readonly #withArgs: boolean;
+  #sibling: SnapshotReader | null = null;
+  readonly #release: GoRelease;
   readonly #lines = new Map<number, Frame[]>();
   /** Where a round's headers and stacks are read: reused, as a round's bytes are done with by its end. */
   readonly #scratch = new Scratch(Uint8Array);
@@ -129,8 +132,10 @@ export class SnapshotReader {
   readonly #settled: Settled;
 
   /** Throws a one-line error when the target's runtime layout or goroutine list can't be found. */
-  constructor(image: TargetImage, release: GoRelease) {
+  constructor(image: TargetImage, release: GoRelease, withArgs = false) {
     this.#image = image;
+    this.#release = release;
+    this.#withArgs = withArgs;
     this.layout = runtimeLayout(image, release);
     const g = this.layout.g;
     this.#headerBytes = Math.max(...Object.values(g).filter((v): v is number => v !== null)) + 8;
@@ -178,8 +183,13 @@ export class SnapshotReader {
     opts: ReadOptions,
     each: (goroutines: Goroutine[]) => void,
   ): Promise<Omit<Snapshot, "goroutines">> {
+    // Readings with and without arguments are made by two readers, each keeping what it learns: two
+    // readings of either kind may be under way at once (a dump requested while the endpoint reads).
+    if ((opts.args === true) !== this.#withArgs) {
+      this.#sibling ??= new SnapshotReader(this.#image, this.#release, !this.#withArgs);
+      return this.#sibling.stream(pid, bias, opts, each);
+    }
     const mem = new ProcessMemory(pid);
-    this.#withArgs = opts.args === true;
     const startNs = monotonicNs();
     const state = processState(pid);
     if (state === null) throw new ProcessGone(pid);

@@ -72,6 +72,27 @@ export class LiveSnapshots {
     return this.#inFlight;
   }
 
+  /**
+   * `readings` with each process read again with every frame's arguments, as a dump prints them (the
+   * verdicts kept); a process that can't be read again keeps its reading.
+   */
+  async withArguments(readings: readonly Reading[]): Promise<Reading[]> {
+    const out: Reading[] = [];
+    for (const r of readings) {
+      const src = this.#src.sourceOf(r.snapshot.pid);
+      try {
+        if (src !== null) {
+          out.push({ ...r, snapshot: await src.reader.read(r.snapshot.pid, src.bias, { args: true }) });
+          continue;
+        }
+      } catch {
+        this.failures++;
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
   /** The last readings taken and when (CLOCK_MONOTONIC), or null before the first (never reads). */
   get lastTaken(): { readings: readonly Reading[]; takenNs: number } | null {
     return this.#last;
