@@ -24,7 +24,7 @@ export interface ReadRequest {
  * Ranges to read (as {@link ReadRequest}s) in parallel arrays, reusable: for a hundred thousand
  * ranges a reading, no object each.
  */
-export class Ranges {
+class Ranges {
   addr = new Float64Array(0);
   len = new Float64Array(0);
   at = new Float64Array(0);
