@@ -56,6 +56,8 @@ export class Known {
       }
     }
     const n = words.length >> 1;
+    // The usual case, a process read again with no g added: nothing to copy or convert.
+    if (same === old.length && words.length === old.length) return this.gps;
     const gps = new Float64Array(n);
     gps.set(this.gps.subarray(0, same >> 1));
     for (let i = same >> 1; i < n; i++) gps[i] = words[2 * i + 1] * 0x1_0000_0000 + words[2 * i];
