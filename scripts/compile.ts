@@ -55,10 +55,11 @@ async function denort(): Promise<{ from: string } | { none: string }> {
   }
 }
 
-/** What gmon imports from build/ (src/assets.ts, src/target/wasm.ts, src/endpoint/page.ts). */
+/** What gmon imports from build/ (src/assets.ts, src/target/wasm.ts, src/state/core.ts, src/endpoint/page.ts). */
 const BUILD_ASSETS = [
   "build/gmon.bpf.o",
   "build/gmon.wasm",
+  "build/drain.wasm",
   "build/uPlot.iife.min.js",
   "build/uPlot.min.css",
 ];

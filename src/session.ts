@@ -123,7 +123,9 @@ export class Session {
     if (single !== null) this.#startSingle(opts, single.path, single.target, onePid);
     else this.#startFleet(opts);
     const labels = single === null ? (pid: number) => processes.labels(pid) : undefined;
-    const lines = log.enabled("INFO") ? new EventLines(onePid === null, log.encoding, labels) : null;
+    const lines = log.enabled("INFO")
+      ? new EventLines(onePid === null, log.encoding, labels, this.live.core)
+      : null;
     if (lines !== null) processes.onForget = (pid) => lines.forget(pid);
     this.#records = new RecordConsumer({
       site: programs.site,
@@ -262,7 +264,8 @@ export class Session {
   }
 
   #drain(): number {
-    return this.#probes!.ring.drain(this.#records!.onRecord);
+    this.#records!.renew();
+    return this.#probes!.ring.drainChunks(this.#records!.consume);
   }
 
   /** Records lost so far: the kernel's drops and records that can't be used; said when they grow. */

@@ -9,6 +9,7 @@ import {
   PidnsLayout,
   Reg,
 } from "../src/bpf/record.ts";
+import { DrainCore } from "../src/state/core.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -74,6 +75,26 @@ int main(void) {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("record layout: the drain's core (wasm/drain) reads records as the TS mirror does", () => {
+  const core = new DrainCore();
+  const layout = Array.from({ length: 13 }, (_, i) => core.x.layout(i));
+  assertEquals(layout, [
+    Layout.kind,
+    Layout.pid,
+    Layout.goid,
+    Layout.timeNs,
+    Layout.nframes,
+    Layout.flags,
+    Layout.frames,
+    Layout.maxFrames,
+    Kind.Create,
+    Kind.Exit,
+    Flags.Truncated,
+    Flags.probeShift,
+    Flags.probeMask,
+  ]);
 });
 
 function record(

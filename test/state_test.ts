@@ -23,13 +23,13 @@ Deno.test("state: creations, exits, pre-existing and repeated exits", () => {
 
 Deno.test("state: only recent exits count as repeats", () => {
   const s = new LiveGoroutines();
-  for (let g = 1; g <= 5000; g++) {
+  for (let g = 1; g <= 70_000; g++) {
     s.create(1, g, 1, 0);
     s.exit(1, g, 1);
   }
-  assertEquals(s.exit(1, 5000, 2), REPEAT);
-  assertEquals(s.exit(1, 1000, 2), REPEAT);
-  assertEquals(s.exit(1, 1, 2), PREEXISTING, "forgotten after 4096 newer exits");
+  assertEquals(s.exit(1, 70_000, 2), REPEAT);
+  assertEquals(s.exit(1, 10_000, 2), REPEAT);
+  assertEquals(s.exit(1, 1, 2), PREEXISTING, "forgotten after 65536 newer exits");
 });
 
 Deno.test("state: per-site and per-stack aggregates, lifetime histogram", () => {

@@ -10,9 +10,9 @@ import type { LineSink } from "../src/log/events.ts";
 export function written(write: (out: LineSink) => void): string {
   const b = new ByteBuffer(8);
   write({
-    room: (n) => {
-      b.reserve(n);
-      return b;
+    put: (bytes) => {
+      b.reserve(bytes.length);
+      b.put(bytes);
     },
   });
   return new TextDecoder().decode(b.view());

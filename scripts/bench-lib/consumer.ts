@@ -1,8 +1,8 @@
 /**
  * scripts/bench's consumer section: gmon's own CPU per event, without the kernel's side. Real records
  * are captured once from the ring (the keep-alive server under wrk: net/http's stacks), then replayed
- * through gmon's record handling (src/records.ts, the code the ring drains into), in batches as a 5 ms
- * poll would drain them, each batch's lines written with one write:
+ * through gmon's record handling (src/trace/records.ts, the code the ring drains into), in chunks as a
+ * 5 ms poll would drain them, each batch's lines written with one write:
  *
  * - INFO text and JSON lines to /dev/null (the formatting alone), and text to a new file (plus the
  *   kernel's page cache, which on this VM pays for first touching each page);
@@ -14,6 +14,7 @@
  */
 import { Probes } from "../../src/bpf/probes.ts";
 import { Layout } from "../../src/bpf/record.ts";
+import { RING_HEADER, RING_LENGTH } from "../../src/bpf/ringbuf.ts";
 import { EventLines } from "../../src/log/events.ts";
 import { encoding, type Format } from "../../src/log/slog.ts";
 import { blockingOut, LineWriter } from "../../src/log/writer.ts";
@@ -25,11 +26,10 @@ import { gmonSpecs } from "./probes.ts";
 import { cpuMs, load, median, sleep } from "./proc.ts";
 import { startServer, wrk } from "./server.ts";
 
-/** Records as the ring held them, each at an 8-aligned offset. */
+/** Records as the ring held them (8-byte header, payload, 8-aligned), and where each ends. */
 export interface Captured {
   bytes: Uint8Array<ArrayBuffer>;
-  at: number[];
-  len: number[];
+  ends: number[];
 }
 
 /**
@@ -47,32 +47,41 @@ export async function capture(
 ): Promise<Captured> {
   const srv = await startServer(server);
   const probes = Probes.load(bpf, 64 << 20, () => {});
-  const out: Captured = { bytes: new Uint8Array(1 << 26), at: [], len: [] };
+  const out: Captured = { bytes: new Uint8Array(1 << 26), ends: [] };
   let end = 0;
-  const keep = (view: DataView, at: number, len: number) => {
-    if (end + len > out.bytes.length) return;
-    out.bytes.set(new Uint8Array(view.buffer, view.byteOffset + at, len), end);
-    out.at.push(end);
-    out.len.push(len);
-    end += (len + 7) & ~7;
+  const keep = (data: Uint8Array, a: number, b: number, c: number, d: number) => {
+    if (end + (b - a) + (d - c) > out.bytes.length) return;
+    const from = end;
+    out.bytes.set(data.subarray(a, b), end);
+    out.bytes.set(data.subarray(c, d), end + b - a);
+    end += b - a + d - c;
+    for (let at = from; at < end;) {
+      at += ((view(out).getUint32(at, true) & RING_LENGTH) + RING_HEADER + 7) & ~7;
+      out.ends.push(at);
+    }
   };
   try {
     for (const s of gmonSpecs(server)) probes.attach(server, srv.pid, s);
-    const timer = setInterval(() => probes.ring.drain(keep), 5);
+    const timer = setInterval(() => probes.ring.drainChunks(keep), 5);
     await wrk(srv.addr, seconds);
     await sleep(50);
     clearInterval(timer);
-    probes.ring.drain(keep);
+    probes.ring.drainChunks(keep);
   } finally {
     probes.close();
     srv.stop();
   }
-  const view = new DataView(out.bytes.buffer);
-  const t0 = Number(view.getBigUint64(out.at[0] + Layout.timeNs, true));
-  out.at.forEach((at, i) => {
-    view.setBigUint64(at + Layout.timeNs, BigInt(t0 + Math.round(i * 1e9 / REPLAY_EVENTS_PER_SECOND)), true);
+  const v = view(out);
+  const time = (i: number) => (i === 0 ? 0 : out.ends[i - 1]) + RING_HEADER + Layout.timeNs;
+  const t0 = Number(v.getBigUint64(time(0), true));
+  out.ends.forEach((_, i) => {
+    v.setBigUint64(time(i), BigInt(t0 + Math.round(i * 1e9 / REPLAY_EVENTS_PER_SECOND)), true);
   });
   return out;
+}
+
+function view(c: Captured): DataView {
+  return new DataView(c.bytes.buffer);
 }
 
 /** Discards what it is given. */
@@ -107,18 +116,18 @@ export function replay(records: Captured, server: string, mode: Mode, times: num
   const consumer = new RecordConsumer({
     site: (i) => sites[i],
     live,
-    lines: mode.level === "INFO" ? { format: new EventLines(true, enc), out } : null,
+    lines: mode.level === "INFO" ? { format: new EventLines(true, enc, undefined, live.core), out } : null,
     epochOffsetMs: Date.now(),
   });
-  const view = new DataView(records.bytes.buffer);
-  const n = records.at.length;
+  const n = records.ends.length;
   const cpu0 = cpuMs(Deno.pid);
   for (let t = 0; t < times; t++) {
-    for (let i = 0; i < n; i++) {
-      consumer.onRecord(view, records.at[i], records.len[i]);
-      if (i % batch === batch - 1) out.flush();
+    for (let i = 0; i < n; i += batch) {
+      consumer.renew();
+      const from = i === 0 ? 0 : records.ends[i - 1];
+      consumer.consume(records.bytes, from, records.ends[Math.min(n, i + batch) - 1], 0, 0);
+      out.flush();
     }
-    out.flush();
   }
   const used = cpuMs(Deno.pid) - cpu0;
   file?.close();
@@ -133,7 +142,7 @@ export async function consumerSection(
   runs: number,
 ): Promise<void> {
   const records = await capture(bpf, server, 2);
-  const n = records.at.length;
+  const n = records.ends.length;
   // About 2M events per measure, enough for 10 ms CPU ticks.
   const times = Math.max(1, Math.round(2e6 / n));
   // What one 5 ms poll drains at ~400k events/s, the busy server's rate.

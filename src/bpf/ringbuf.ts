@@ -1,9 +1,10 @@
 /**
- * A reader of a BPF ring buffer straight from its mapped pages: no libbpf callback per record, no copy.
- * Kernel layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (ours to write); from page 1
- * the producer position, then the data area. The kernel lets the data area be mapped twice in a row so
- * that wrapping records read contiguously; gmon maps it once (RSS counts a double mapping twice) and
- * copies the rare record that wraps into a scratch buffer.
+ * A reader of a BPF ring buffer straight from its mapped pages: no libbpf callback per record; committed
+ * records are handed on a chunk at a time, as the ring holds them. Kernel layout (kernel/bpf/ringbuf.c):
+ * page 0 holds the consumer position (ours to write); from page 1 the producer position, then the data
+ * area. The kernel lets the data area be mapped twice in a row so that wrapping records read
+ * contiguously; gmon maps it once (RSS counts a double mapping twice) and hands a chunk that wraps as
+ * its two pieces.
  *
  * @module
  */
@@ -13,13 +14,19 @@ const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
 const BUSY = 0x8000_0000;
-const DISCARD = 0x4000_0000;
-const HEADER = 8;
+/** A record's header in the ring (before its payload), and the header's length bits. */
+export const RING_HEADER = 8;
+export const RING_LENGTH = 0x3fff_ffff;
 /** Hand space back to the producer at least this often while draining a long backlog. */
 const RELEASE_EVERY = 1 << 20;
 
-/** Called for each record: `at` and `len` locate its payload in `view`, valid only during the call. */
-export type RecordSink = (view: DataView, at: number, len: number) => void;
+/**
+ * Called with committed records as the ring holds them (each an 8-byte header and its payload,
+ * 8-aligned): `data[a, b)` then `data[c, d)` (the area's end and start when they wrap; else c = d).
+ * Valid only during the call. Records whose header has the discard bit (0x40000000) are the sink's to
+ * skip.
+ */
+export type ChunkSink = (data: Uint8Array, a: number, b: number, c: number, d: number) => void;
 
 /** The mapped ring of one BPF_MAP_TYPE_RINGBUF map. */
 export class RingReader {
@@ -29,12 +36,8 @@ export class RingReader {
   readonly #producerPtr: Deno.PointerObject;
   readonly #consumer: BigUint64Array;
   readonly #producer: BigUint64Array;
-  readonly #view: DataView;
   readonly #data: Uint8Array;
   readonly #words: Int32Array;
-  /** Where a record that wraps around the end of the data area is put back together. */
-  readonly #scratch = new Uint8Array(1 << 16);
-  readonly #scratchView = new DataView(this.#scratch.buffer);
   #closed = false;
 
   /** Maps the ring of map fd `fd`, whose max_entries (a power of two pages) is `size`. */
@@ -51,45 +54,46 @@ export class RingReader {
     this.#consumer = new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(this.#consumerPtr, 8));
     this.#producer = new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, 8));
     const data = Deno.UnsafePointerView.getArrayBuffer(this.#producerPtr, size, this.#page);
-    this.#view = new DataView(data);
     this.#data = new Uint8Array(data);
     this.#words = new Int32Array(data);
   }
 
-  /** Hands every committed record to `sink`, frees its space, and returns how many bytes it consumed. */
-  drain(sink: RecordSink): number {
+  /**
+   * Hands the committed records to `sink` a chunk (of at most {@link RELEASE_EVERY} bytes, whole
+   * records) at a time, freeing each chunk's space after it; returns how many bytes it consumed. Only
+   * headers are read here: the payloads are the sink's to copy, after their headers said committed.
+   */
+  drainChunks(sink: ChunkSink): number {
     if (this.#closed) return 0;
     const mask = this.#size - 1;
     let cons = Number(Atomics.load(this.#consumer, 0));
     const prod = Number(Atomics.load(this.#producer, 0));
     const start = cons;
-    let released = cons;
-    while (cons < prod) {
-      const at = cons & mask;
-      // The kernel clears BUSY only after the record's bytes are written. A plain read is an acquire
-      // on x86-64 (the only architecture gmon's probes support), and V8 keeps typed-array reads in
-      // program order; Atomics.load would be a builtin call per record (~7% of gmon's CPU at WARN).
-      const hdr = this.#words[at >> 2] >>> 0;
-      if (hdr & BUSY) break;
-      const len = hdr & 0x3fff_ffff;
-      if (!(hdr & DISCARD)) {
-        // Headers are 8-byte aligned in a power-of-two area: only the payload can wrap.
-        const start = (at + HEADER) & mask;
-        if (start + len <= this.#size) sink(this.#view, start, len);
-        else if (len <= this.#scratch.length) {
-          const first = this.#size - start;
-          this.#scratch.set(this.#data.subarray(start, this.#size));
-          this.#scratch.set(this.#data.subarray(0, len - first), first);
-          sink(this.#scratchView, 0, len);
+    for (;;) {
+      let end = cons;
+      let busy = false;
+      while (end < prod && end - cons < RELEASE_EVERY) {
+        // The kernel clears BUSY only after the record's bytes are written. A plain read is an acquire
+        // on x86-64 (the only architecture gmon's probes support), and V8 keeps typed-array reads in
+        // program order; Atomics.load would be a builtin call per record. The payloads are copied
+        // after (a copy of the whole area could read a payload before the header that says it is
+        // written).
+        const hdr = this.#words[(end & mask) >> 2] >>> 0;
+        if (hdr & BUSY) {
+          busy = true;
+          break;
         }
+        end += ((hdr & RING_LENGTH) + RING_HEADER + 7) & ~7;
       }
-      cons += (len + HEADER + 7) & ~7;
-      if (cons - released >= RELEASE_EVERY) {
-        Atomics.store(this.#consumer, 0, BigInt(cons));
-        released = cons;
-      }
+      if (end === cons) break;
+      const at = cons & mask;
+      const n = end - cons;
+      if (at + n <= this.#size) sink(this.#data, at, at + n, 0, 0);
+      else sink(this.#data, at, this.#size, 0, n - (this.#size - at));
+      cons = end;
+      Atomics.store(this.#consumer, 0, BigInt(cons));
+      if (busy || cons >= prod) break;
     }
-    if (cons !== released) Atomics.store(this.#consumer, 0, BigInt(cons));
     return cons - start;
   }
 

@@ -41,6 +41,8 @@ export function blockingOut(w: { writeSync(p: Uint8Array): number }): Out {
  * buffer stays small enough to stay in the cache between the lines written in and the write out.
  */
 const FLUSH_BYTES = 1 << 20;
+/** A batch this big is written from where it is rather than copied into the buffer first. */
+const DIRECT_BYTES = 64 << 10;
 /** Lines a slow reader has not taken yet, at most: gmon's memory must not follow the reader's pauses. */
 const QUEUE_BYTES = 16 << 20;
 const NEWLINE = 10;
@@ -72,6 +74,19 @@ export class LineWriter {
     if (b.length + n > FLUSH_BYTES) this.flush();
     b.reserve(n);
     return b;
+  }
+
+  /**
+   * Writes a batch of whole lines, `bytes` (valid only during the call), after what is buffered: a
+   * big batch straight from where it is when nothing waits before it (no copy), else copied in.
+   */
+  put(bytes: Uint8Array): void {
+    if (bytes.length < DIRECT_BYTES || this.#buf.length > 0 || this.#queue.length > 0) {
+      return this.room(bytes.length).put(bytes);
+    }
+    if (this.closed) return;
+    const off = this.#send(bytes);
+    if (off < bytes.length && !this.closed) this.#keep(bytes.subarray(off));
   }
 
   /** Queues `line` (with its newline). */

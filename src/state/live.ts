@@ -2,27 +2,26 @@
  * Which goroutines are alive, per process, and what they add up to per creation stack and per creation
  * site: the tracer's state between a creation and its exit, read by the endpoint and the leak report.
  *
- * Memory: one live goroutine is a slot in five typed-array slabs (goid, creation time, pid, aggregate
- * index, adopted flag: 25 bytes) plus its entry in an open-addressing index (4 bytes, load <= 0.5): ~40 bytes with the
- * slack of doubling (scripts/bench-state measures it; test/state_test.ts holds it under 64). The slabs
- * grow to the peak and stay there. No object per goroutine, nothing allocated per event once grown: an
- * event costs a hash probe and a few array writes, its stack's aggregates found by a second probe (by
- * stack id: ids grow without end), its site's by index. A stack seen in a process costs it four numbers
- * and an index entry until the stack tables evict the stack ({@link LiveGoroutines.forget}).
+ * The table and the counts live in the drain's core (WebAssembly, wasm/drain/src/live.rs), where the
+ * record loop moves them without a call into JavaScript per event; this is their interface. Memory:
+ * one live goroutine is a slot in five flat arrays there (goid, creation time, pid, aggregate, adopted
+ * flag: 25 bytes) plus its entry in an open-addressing index (4 bytes, load <= 0.5): ~35-40 bytes with
+ * the slack of doubling (scripts/bench-state measures it; test/state_test.ts holds it under 64). The
+ * arrays grow to the peak and stay there. An aggregate is a stack in a process, a site a creation site
+ * in a process: this numbers them and knows what they are; the core has their counts. A stack seen in
+ * a process costs it an aggregate until the stack tables evict the stack ({@link LiveGoroutines.forget}).
  *
  * @module
  */
-
-/**
- * How many exited goids to remember per process for telling repeated exits apart: one slot per goid
- * modulo this, so (goids being handed out in sequence) the last exits of about as many goroutines.
- */
-const RECENT_EXITS = 4096;
+import { DrainCore } from "./core.ts";
 
 /** {@link LiveGoroutines.exit} of a goroutine created before gmon attached (stack ids start at 1). */
 export const PREEXISTING = 0;
 /** {@link LiveGoroutines.exit} of a goroutine whose exit was already reported. */
 export const REPEAT = -1;
+
+/** What the core's create says when (pid, stack) has no aggregate number yet. */
+const NEED_AGG = 2;
 
 /** Upper bounds (seconds) of the lifetime histogram's buckets; a last one, +Inf, is implied. */
 export const LIFETIME_BUCKETS: readonly number[] = [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600, 3600];
@@ -63,156 +62,6 @@ function funcOf(frame: string): string {
   return at < 0 ? frame : frame.slice(0, at);
 }
 
-/** Per-process aggregates, indexed by small local numbers so an event updates them without a lookup. */
-class ProcessTable {
-  readonly pid: number;
-  live = 0;
-  /**
-   * Local stack index + 1 (0: empty) by stack id, open addressing (ids grow without end, and stacks
-   * are forgotten once evicted: an array by id would grow with every id ever given).
-   */
-  #stackIndex = new Int32Array(64);
-  /** Local indices of forgotten stacks, for reuse. */
-  readonly #freeStacks: number[] = [];
-  /** The last stack looked up and its local index: goroutines come in bursts from one stack. */
-  #lastStackId = 0;
-  #lastStack = -1;
-  // Per stack seen in this process (id 0: a forgotten one's index, free).
-  readonly stackIds: number[] = [];
-  readonly stackLive: number[] = [];
-  readonly stackCreated: number[] = [];
-  readonly stackSite: number[] = [];
-  // Per site seen in this process.
-  readonly siteIndex = new Map<string, number>();
-  readonly siteNames: string[] = [];
-  readonly siteLive: number[] = [];
-  readonly siteCreated: number[] = [];
-  readonly siteExited: number[] = [];
-  /** Sum of lifetimes, ns. */
-  readonly siteLifetimeNs: number[] = [];
-  /** NB non-cumulative bucket counts per site. */
-  readonly siteBuckets: number[] = [];
-  /** Recent exits, by goid modulo RECENT_EXITS: a set that forgets without bookkeeping. */
-  readonly recent = new Float64Array(RECENT_EXITS).fill(-1);
-
-  constructor(pid: number) {
-    this.pid = pid;
-  }
-
-  /** The local stack index of `stackId`, made on first use (once per stack and process). */
-  stackIndex(stackId: number, site: (stackId: number) => string): number {
-    if (stackId === this.#lastStackId) return this.#lastStack;
-    const pos = this.#probe(stackId);
-    let i = this.#stackIndex[pos] - 1;
-    if (i < 0) {
-      i = this.#newStack(stackId, this.#siteOf(site(stackId)));
-      this.#stackIndex[pos] = i + 1;
-      if (2 * (this.stackIds.length - this.#freeStacks.length) > this.#stackIndex.length) this.#rehash();
-    }
-    this.#lastStackId = stackId;
-    this.#lastStack = i;
-    return i;
-  }
-
-  /** The local index of `stackId`, or -1 if this process has not seen it. */
-  find(stackId: number): number {
-    return this.#stackIndex[this.#probe(stackId)] - 1;
-  }
-
-  /** Forgets a stack with nothing live here (evicted: its id never comes again); its created count goes. */
-  forget(stackId: number): void {
-    const pos = this.#probe(stackId);
-    const i = this.#stackIndex[pos] - 1;
-    if (i < 0 || this.stackLive[i] > 0) return;
-    this.#removeAt(pos);
-    if (stackId === this.#lastStackId) this.#lastStackId = 0;
-    this.stackIds[i] = 0;
-    this.stackCreated[i] = 0;
-    this.#freeStacks.push(i);
-  }
-
-  #newStack(stackId: number, site: number): number {
-    const free = this.#freeStacks.pop();
-    if (free !== undefined) {
-      this.stackIds[free] = stackId;
-      this.stackLive[free] = 0;
-      this.stackCreated[free] = 0;
-      this.stackSite[free] = site;
-      return free;
-    }
-    this.stackIds.push(stackId);
-    this.stackLive.push(0);
-    this.stackCreated.push(0);
-    this.stackSite.push(site);
-    return this.stackIds.length - 1;
-  }
-
-  #siteOf(name: string): number {
-    let s = this.siteIndex.get(name);
-    if (s === undefined) {
-      s = this.siteNames.length;
-      this.siteIndex.set(name, s);
-      this.siteNames.push(name);
-      this.siteLive.push(0);
-      this.siteCreated.push(0);
-      this.siteExited.push(0);
-      this.siteLifetimeNs.push(0);
-      for (let b = 0; b < NB; b++) this.siteBuckets.push(0);
-    }
-    return s;
-  }
-
-  #home(stackId: number): number {
-    const h = Math.imul(stackId, 0x9e3779b1);
-    return (h ^ (h >>> 15)) & (this.#stackIndex.length - 1);
-  }
-
-  /** Where `stackId` is in the index, or the empty position where it would go. */
-  #probe(stackId: number): number {
-    const index = this.#stackIndex;
-    const mask = index.length - 1;
-    let i = this.#home(stackId);
-    for (;;) {
-      const e = index[i];
-      if (e === 0 || this.stackIds[e - 1] === stackId) return i;
-      i = (i + 1) & mask;
-    }
-  }
-
-  /** Empties position `i`, shifting later entries of its cluster back (no tombstones). */
-  #removeAt(i: number): void {
-    const index = this.#stackIndex;
-    const mask = index.length - 1;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const e = index[j];
-      if (e === 0) break;
-      const k = this.#home(this.stackIds[e - 1]);
-      if (((j - k) & mask) >= ((j - i) & mask)) {
-        index[i] = e;
-        i = j;
-      }
-    }
-    index[i] = 0;
-  }
-
-  #rehash(): void {
-    this.#stackIndex = new Int32Array(this.#stackIndex.length * 2);
-    for (let i = 0; i < this.stackIds.length; i++) {
-      if (this.stackIds[i] !== 0) this.#stackIndex[this.#probe(this.stackIds[i])] = i + 1;
-    }
-  }
-
-  remember(goid: number): void {
-    this.recent[(goid >>> 0) & (RECENT_EXITS - 1)] = goid;
-  }
-
-  recentlyExited(goid: number): boolean {
-    return this.recent[(goid >>> 0) & (RECENT_EXITS - 1)] === goid;
-  }
-}
-
 /** Counts of one creation site in one process, as {@link LiveGoroutines.sites} reports them. */
 export interface SiteStats {
   pid: number;
@@ -237,47 +86,81 @@ export interface StackStats {
   created: number;
 }
 
-const NO_PID = -1;
+/** What gmon knows of one process's aggregates (the core has their counts). */
+class ProcessAggs {
+  readonly pid: number;
+  /** Aggregate number by stack id. */
+  readonly byStack = new Map<number, number>();
+  /** Site number by site name. */
+  readonly bySite = new Map<string, number>();
 
-/** Live goroutines by pid, with per-stack and per-site aggregates and the counts the summary reports. */
+  constructor(pid: number) {
+    this.pid = pid;
+  }
+}
+
+/**
+ * Live goroutines by pid, with per-stack and per-site aggregates and the counts the summary reports.
+ * The counts and the table are the drain's core's ({@link DrainCore}); this numbers the aggregates
+ * (a stack in a process) and sites (a creation site in a process) and knows what they are.
+ */
 export class LiveGoroutines {
-  /** Creations seen (a goid reported twice counts once). */
-  created = 0;
-  /** Exits of goroutines seen created. */
-  exited = 0;
-  /** Exits of goroutines created before gmon attached. */
-  preexisting = 0;
-  /** The lifetime (ns) of the goroutine of the last {@link exit} that returned a stack id. */
-  lastLifetimeNs = 0;
-
+  /** The core: the records' consumer runs records in it. */
+  readonly core = new DrainCore();
   readonly #site: (stackId: number) => string;
-  readonly #byPid = new Map<number, ProcessTable>();
-  #lastPid = NO_PID;
-  #last: ProcessTable | undefined;
-  #live = 0;
-
-  // Slabs, one slot per live goroutine. #agg >= 0: the slot's local stack index in its process;
-  // < 0: free, -2 - #agg is the next free slot (-1 ends the list).
-  #goid = new Float64Array(1024);
-  #born = new Float64Array(1024);
-  #pid = new Int32Array(1024);
-  #agg = new Int32Array(1024);
-  /** 1: adopted (alive before gmon attached; #born is when gmon found it). */
-  #adopted = new Uint8Array(1024);
-  /** Slots ever used: [0, #top). */
-  #top = 0;
-  #free = -1;
-  /** Open addressing, linear probing: slot + 1, 0 for empty. */
-  #index = new Int32Array(2048);
-  #mask = 2047;
-  /** 32 - log2 of the index's size: a hash's top bits are its position. */
-  #shift = 21;
+  readonly #byPid = new Map<number, ProcessAggs>();
+  #lastPid = -1;
+  #last: ProcessAggs | undefined;
+  // Per aggregate number: its process and stack (0: free); per site number: its name and process.
+  readonly #aggPid: number[] = [];
+  readonly #aggStack: number[] = [];
+  readonly #aggSite: number[] = [];
+  readonly #freeAggs: number[] = [];
+  readonly #siteName: string[] = [];
+  readonly #sitePid: number[] = [];
+  readonly #freeSites: number[] = [];
 
   /**
    * @param site names the creation site of a stack id (see {@link siteOf}); asked once per stack.
    */
   constructor(site: (stackId: number) => string = () => "?") {
     this.#site = site;
+    BUCKET_NS.forEach((ns, i) => this.core.x.set_bucket(i, ns));
+  }
+
+  /** Creations seen (a goid reported twice counts once). */
+  get created(): number {
+    return this.#count("created");
+  }
+
+  /** Exits of goroutines seen created. */
+  get exited(): number {
+    return this.#count("exited");
+  }
+
+  /** Exits of goroutines created before gmon attached. */
+  get preexisting(): number {
+    return this.#count("preexisting");
+  }
+
+  /** The lifetime (ns) of the goroutine of the last {@link exit} that returned a stack id. */
+  get lastLifetimeNs(): number {
+    return this.#count("lifetime");
+  }
+
+  /** Goroutines alive now, over every process. */
+  get live(): number {
+    return this.#count("live");
+  }
+
+  /** Bytes held by the slots and their index (what grows with the number of live goroutines). */
+  get slabBytes(): number {
+    return this.#count("slabBytes");
+  }
+
+  #count(which: Parameters<DrainCore["count"]>[0]): number {
+    this.core.counts();
+    return this.core.count(which);
   }
 
   /**
@@ -285,34 +168,7 @@ export class LiveGoroutines {
    * goroutine was already live (a repeated report).
    */
   create(pid: number, goid: number, stackId: number, timeNs = 0): boolean {
-    return this.#insert(pid, goid, stackId, timeNs, true);
-  }
-
-  #insert(pid: number, goid: number, stackId: number, timeNs: number, seenCreated: boolean): boolean {
-    const pos = this.#probe(pid, goid);
-    if (this.#index[pos] !== 0) return false;
-    const t = this.#table(pid);
-    const a = t.stackIndex(stackId, this.#siteFn);
-    const slot = this.#alloc();
-    this.#goid[slot] = goid;
-    this.#born[slot] = timeNs;
-    this.#pid[slot] = pid;
-    this.#agg[slot] = a;
-    this.#adopted[slot] = seenCreated ? 0 : 1;
-    this.#index[pos] = slot + 1;
-    t.stackLive[a]++;
-    const s = t.stackSite[a];
-    t.siteLive[s]++;
-    if (seenCreated) {
-      t.stackCreated[a]++;
-      t.siteCreated[s]++;
-      this.created++;
-    }
-    t.live++;
-    this.#live++;
-    // Keep the load at most 1/2.
-    if (this.#live * 2 > this.#mask) this.#rehash(this.#index.length * 2);
-    return true;
+    return this.#insert(pid, goid, stackId, timeNs, 1);
   }
 
   /**
@@ -322,8 +178,18 @@ export class LiveGoroutines {
    * False if that goroutine is already known or just exited.
    */
   adopt(pid: number, goid: number, stackId: number, sinceNs = 0): boolean {
-    if (this.#table(pid).recentlyExited(goid)) return false;
-    return this.#insert(pid, goid, stackId, sinceNs, false);
+    if (this.core.x.recently_exited(pid, goid) === 1) return false;
+    return this.#insert(pid, goid, stackId, sinceNs, 0);
+  }
+
+  #insert(pid: number, goid: number, stackId: number, timeNs: number, seen: number): boolean {
+    this.touch(pid);
+    let r = this.core.x.create(pid, goid, stackId, timeNs, seen);
+    if (r === NEED_AGG) {
+      this.numberAgg(pid, stackId);
+      r = this.core.x.create(pid, goid, stackId, timeNs, seen);
+    }
+    return r === 0;
   }
 
   /**
@@ -332,48 +198,38 @@ export class LiveGoroutines {
    * exit (goexit1 can restart after a preemption, ~1 in 10^6 exits), which callers ignore.
    */
   exit(pid: number, goid: number, timeNs = 0): number {
-    const t = this.#table(pid);
-    const pos = this.#probe(pid, goid);
-    const entry = this.#index[pos];
-    if (entry === 0) {
-      if (t.recentlyExited(goid)) return REPEAT;
-      this.preexisting++;
-      return PREEXISTING;
-    }
-    const slot = entry - 1;
-    const a = this.#agg[slot];
-    const lifetime = Math.max(0, timeNs - this.#born[slot]);
-    const adopted = this.#adopted[slot] === 1;
-    this.#removeAt(pos);
-    this.#release(slot);
-    t.stackLive[a]--;
-    const s = t.stackSite[a];
-    t.siteLive[s]--;
-    if (adopted) {
-      // Adopted (alive before gmon attached): its lifetime is unknown.
-      t.live--;
-      this.#live--;
-      this.preexisting++;
-      t.remember(goid);
-      return PREEXISTING;
-    }
-    t.siteExited[s]++;
-    t.siteLifetimeNs[s] += lifetime;
-    let b = 0;
-    while (b < NB - 1 && lifetime > BUCKET_NS[b]) b++;
-    t.siteBuckets[s * NB + b]++;
-    t.live--;
-    this.exited++;
-    this.#live--;
-    // Bounded: a repeat comes right after the first report.
-    t.remember(goid);
-    this.lastLifetimeNs = lifetime;
-    return t.stackIds[a];
+    this.touch(pid);
+    return this.core.x.exit(pid, goid, timeNs);
   }
 
-  /** Goroutines alive now, over every process. */
-  get live(): number {
-    return this.#live;
+  /** Process `pid` has state here from now on (its records are being counted). */
+  touch(pid: number): void {
+    if (pid === this.#lastPid) return;
+    let t = this.#byPid.get(pid);
+    if (t === undefined) this.#byPid.set(pid, t = new ProcessAggs(pid));
+    this.#lastPid = pid;
+    this.#last = t;
+  }
+
+  /** Numbers the aggregate of (pid, stack) and its site, in the core. */
+  numberAgg(pid: number, stackId: number): void {
+    this.touch(pid);
+    const t = this.#last!;
+    const name = this.#siteFn(stackId);
+    let site = t.bySite.get(name);
+    if (site === undefined) {
+      site = this.#freeSites.pop() ?? this.#siteName.length;
+      this.#siteName[site] = name;
+      this.#sitePid[site] = pid;
+      t.bySite.set(name, site);
+      this.core.x.clear_site(site);
+    }
+    const a = this.#freeAggs.pop() ?? this.#aggPid.length;
+    this.#aggPid[a] = pid;
+    this.#aggStack[a] = stackId;
+    this.#aggSite[a] = site;
+    t.byStack.set(stackId, a);
+    this.core.x.set_agg(a, pid, stackId, site);
   }
 
   /** Whether process `pid` has state here (seen and not dropped). */
@@ -390,21 +246,23 @@ export class LiveGoroutines {
   dropProcess(pid: number): number {
     const t = this.#byPid.get(pid);
     if (t === undefined) return 0;
-    const n = t.live;
-    if (n > 0) {
-      for (let slot = 0; slot < this.#top; slot++) {
-        if (this.#agg[slot] < 0 || this.#pid[slot] !== pid) continue;
-        this.#removeAt(this.#probe(pid, this.#goid[slot]));
-        this.#release(slot);
-        this.#live--;
-      }
-    }
+    const n = this.core.x.drop_pid(pid);
+    for (const [stack, a] of t.byStack) this.#freeAgg(pid, stack, a);
+    for (const site of t.bySite.values()) this.#freeSites.push(site);
     this.#byPid.delete(pid);
+    // Its records, should any still come, are judged again.
+    this.core.x.clear_verdicts();
     if (this.#lastPid === pid) {
-      this.#lastPid = NO_PID;
+      this.#lastPid = -1;
       this.#last = undefined;
     }
     return n;
+  }
+
+  #freeAgg(pid: number, stack: number, a: number): void {
+    this.core.x.remove_agg(pid, stack);
+    this.#aggStack[a] = 0;
+    this.#freeAggs.push(a);
   }
 
   /**
@@ -414,29 +272,56 @@ export class LiveGoroutines {
   forEachLive(
     each: (pid: number, goid: number, bornNs: number, stackId: number, adopted: boolean) => void,
   ): void {
-    let t: ProcessTable | undefined;
-    for (let slot = 0; slot < this.#top; slot++) {
-      const a = this.#agg[slot];
+    const v = this.#slots();
+    for (let slot = 0; slot < v.n; slot++) {
+      const a = v.agg[slot];
       if (a < 0) continue;
-      const pid = this.#pid[slot];
-      if (t?.pid !== pid) t = this.#byPid.get(pid)!;
-      each(pid, this.#goid[slot], this.#born[slot], t.stackIds[a], this.#adopted[slot] === 1);
+      const goid = v.goid[2 * slot] + v.goid[2 * slot + 1] * 0x1_0000_0000;
+      each(v.pid[slot], goid, v.born[slot], this.#aggStack[a], v.adopted[slot] === 1);
     }
+  }
+
+  /** Views of the core's slots (valid until the core is next called). */
+  #slots() {
+    const c = this.core;
+    c.counts();
+    const b = c.x.memory.buffer;
+    const n = c.count("slots");
+    return {
+      n,
+      goid: new Uint32Array(b, c.array("goid"), 2 * n),
+      born: new Float64Array(b, c.array("born"), n),
+      pid: new Uint32Array(b, c.array("pid"), n),
+      agg: new Int32Array(b, c.array("agg"), n),
+      adopted: new Uint8Array(b, c.array("adopted"), n),
+    };
+  }
+
+  /** Views of the core's counts per aggregate and per site. */
+  #aggs() {
+    const c = this.core;
+    c.counts();
+    const b = c.x.memory.buffer;
+    const [na, ns] = [this.#aggPid.length, this.#siteName.length];
+    return {
+      live: new Int32Array(b, c.array("aggLive"), na),
+      created: new Float64Array(b, c.array("aggCreated"), na),
+      siteLive: new Int32Array(b, c.array("siteLive"), ns),
+      siteCreated: new Float64Array(b, c.array("siteCreated"), ns),
+      siteExited: new Float64Array(b, c.array("siteExited"), ns),
+      siteLifetime: new Float64Array(b, c.array("siteLifetime"), ns),
+      siteBuckets: new Float64Array(b, c.array("siteBuckets"), ns * NB),
+    };
   }
 
   /** Per process and creation stack: live and created counts (stacks with nothing live included). */
   stacks(): StackStats[] {
+    const v = this.#aggs();
     const out: StackStats[] = [];
     for (const t of this.#byPid.values()) {
-      for (let a = 0; a < t.stackIds.length; a++) {
-        if (t.stackIds[a] === 0) continue;
-        out.push({
-          pid: t.pid,
-          stackId: t.stackIds[a],
-          site: t.siteNames[t.stackSite[a]],
-          live: t.stackLive[a],
-          created: t.stackCreated[a],
-        });
+      for (const [stackId, a] of t.byStack) {
+        const site = this.#siteName[this.#aggSite[a]];
+        out.push({ pid: t.pid, stackId, site, live: v.live[a], created: v.created[a] });
       }
     }
     return out;
@@ -444,23 +329,26 @@ export class LiveGoroutines {
 
   /** Per process and creation site: counts and the lifetime histogram. */
   sites(): SiteStats[] {
+    const v = this.#aggs();
     const out: SiteStats[] = [];
     for (const t of this.#byPid.values()) {
-      const top = new Array<number>(t.siteNames.length).fill(-1);
-      for (let a = 0; a < t.stackIds.length; a++) {
-        const s = t.stackSite[a];
-        if (t.stackLive[a] > 0 && (top[s] < 0 || t.stackLive[a] > t.stackLive[top[s]])) top[s] = a;
+      const top = new Map<number, number>();
+      for (const a of t.byStack.values()) {
+        const s = this.#aggSite[a];
+        const best = top.get(s);
+        if (v.live[a] > 0 && (best === undefined || v.live[a] > v.live[best])) top.set(s, a);
       }
-      for (let s = 0; s < t.siteNames.length; s++) {
+      for (const [site, s] of t.bySite) {
+        const best = top.get(s);
         out.push({
           pid: t.pid,
-          site: t.siteNames[s],
-          live: t.siteLive[s],
-          created: t.siteCreated[s],
-          exited: t.siteExited[s],
-          lifetimeSeconds: t.siteLifetimeNs[s] / 1e9,
-          buckets: t.siteBuckets.slice(s * NB, s * NB + NB),
-          topStackId: top[s] < 0 ? 0 : t.stackIds[top[s]],
+          site,
+          live: v.siteLive[s],
+          created: v.siteCreated[s],
+          exited: v.siteExited[s],
+          lifetimeSeconds: v.siteLifetime[s] / 1e9,
+          buckets: Array.from(v.siteBuckets.subarray(s * NB, s * NB + NB)),
+          topStackId: best === undefined ? 0 : this.#aggStack[best],
         });
       }
     }
@@ -469,30 +357,20 @@ export class LiveGoroutines {
 
   /**
    * The earliest creation time (ns) of a live goroutine per `pid site` key: a scan of every slot that
-   * keeps a number per process and site (no string per goroutine: the page asks every second).
+   * keeps a number per site (no string per goroutine: the page asks every second).
    */
   oldestBySite(): Map<string, number> {
-    const oldest = new Map<ProcessTable, Float64Array>();
-    let t: ProcessTable | undefined;
-    let o: Float64Array = new Float64Array(0);
-    for (let slot = 0; slot < this.#top; slot++) {
-      const a = this.#agg[slot];
+    const v = this.#slots();
+    const oldest = new Float64Array(this.#siteName.length).fill(Infinity);
+    for (let slot = 0; slot < v.n; slot++) {
+      const a = v.agg[slot];
       if (a < 0) continue;
-      const pid = this.#pid[slot];
-      if (t?.pid !== pid) {
-        t = this.#byPid.get(pid)!;
-        let found = oldest.get(t);
-        if (found === undefined) oldest.set(t, found = new Float64Array(t.siteNames.length).fill(Infinity));
-        o = found;
-      }
-      const s = t.stackSite[a];
-      if (this.#born[slot] < o[s]) o[s] = this.#born[slot];
+      const s = this.#aggSite[a];
+      if (v.born[slot] < oldest[s]) oldest[s] = v.born[slot];
     }
     const out = new Map<string, number>();
-    for (const [table, born] of oldest) {
-      born.forEach((ns, s) => {
-        if (ns !== Infinity) out.set(table.pid + " " + table.siteNames[s], ns);
-      });
+    for (const t of this.#byPid.values()) {
+      for (const [name, s] of t.bySite) if (oldest[s] !== Infinity) out.set(t.pid + " " + name, oldest[s]);
     }
     return out;
   }
@@ -502,11 +380,16 @@ export class LiveGoroutines {
     return this.#siteFn(stackId);
   }
 
-  /** The stacks live goroutines were created with (adopted ones' included), over every process. */
+  /**
+   * The stacks to keep when the stack tables evict: those live goroutines were created with (adopted
+   * ones' included), over every process, and those the core's stack cache found since the last call
+   * (in use, although the tables did not see it).
+   */
   held(): Set<number> {
-    const out = new Set<number>();
-    for (const t of this.#byPid.values()) {
-      for (let a = 0; a < t.stackIds.length; a++) if (t.stackLive[a] > 0) out.add(t.stackIds[a]);
+    const v = this.#aggs();
+    const out = new Set<number>(this.core.takeUsed());
+    for (let a = 0; a < this.#aggPid.length; a++) {
+      if (this.#aggStack[a] !== 0 && v.live[a] > 0) out.add(this.#aggStack[a]);
     }
     return out;
   }
@@ -516,117 +399,28 @@ export class LiveGoroutines {
    * with them their created counts; their sites' counts stay.
    */
   forget(stackIds: readonly number[]): void {
-    for (const t of this.#byPid.values()) for (const id of stackIds) t.forget(id);
-  }
-
-  /** Bytes held by the slabs and the index (what grows with the number of live goroutines). */
-  get slabBytes(): number {
-    return this.#goid.byteLength + this.#born.byteLength + this.#pid.byteLength + this.#agg.byteLength +
-      this.#adopted.byteLength + this.#index.byteLength;
+    this.core.putIds(stackIds);
+    this.core.x.forget_stacks(stackIds.length);
+    const v = this.#aggs();
+    for (const t of this.#byPid.values()) {
+      for (const id of stackIds) {
+        const a = t.byStack.get(id);
+        if (a === undefined || v.live[a] > 0) continue;
+        t.byStack.delete(id);
+        this.#freeAgg(t.pid, id, a);
+      }
+    }
   }
 
   /** A stack's site: as a process that has seen it named it, else as the constructor's `site` does. */
   readonly #siteFn = (stackId: number): string => {
     const last = this.#last;
-    if (last !== undefined) {
-      const a = last.find(stackId);
-      if (a >= 0) return last.siteNames[last.stackSite[a]];
-    }
+    const a = last?.byStack.get(stackId);
+    if (a !== undefined) return this.#siteName[this.#aggSite[a]];
     for (const t of this.#byPid.values()) {
-      const a = t.find(stackId);
-      if (a >= 0) return t.siteNames[t.stackSite[a]];
+      const b = t.byStack.get(stackId);
+      if (b !== undefined) return this.#siteName[this.#aggSite[b]];
     }
     return this.#site(stackId);
   };
-
-  #table(pid: number): ProcessTable {
-    if (pid === this.#lastPid) return this.#last!;
-    let t = this.#byPid.get(pid);
-    if (t === undefined) {
-      t = new ProcessTable(pid);
-      this.#byPid.set(pid, t);
-    }
-    this.#lastPid = pid;
-    this.#last = t;
-    return t;
-  }
-
-  /**
-   * Fibonacci hashing, the product's top bits: a process's goids are handed out in sequence, and
-   * consecutive keys land far apart. One multiply, where a mixing hash of both of a goid's halves was
-   * ~10% of the table's time; the high half (past 2^32 goroutines) is folded in only when there is one.
-   */
-  #home(pid: number, goid: number): number {
-    const high = goid > 0xffff_ffff ? Math.floor(goid / 0x1_0000_0000) : 0;
-    return Math.imul((goid ^ high ^ Math.imul(pid, 0x85ebca6b)) | 0, 0x9e3779b1) >>> this.#shift;
-  }
-
-  /** Where (pid, goid) is in the index, or the empty position where it would go. */
-  #probe(pid: number, goid: number): number {
-    const index = this.#index;
-    const mask = this.#mask;
-    let i = this.#home(pid, goid);
-    for (;;) {
-      const e = index[i];
-      if (e === 0) return i;
-      if (this.#goid[e - 1] === goid && this.#pid[e - 1] === pid) return i;
-      i = (i + 1) & mask;
-    }
-  }
-
-  /** Empties position `i` of the index, shifting later entries of its cluster back (no tombstones). */
-  #removeAt(i: number): void {
-    const index = this.#index;
-    const mask = this.#mask;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const e = index[j];
-      if (e === 0) break;
-      const k = this.#home(this.#pid[e - 1], this.#goid[e - 1]);
-      // The entry at j may move to i if i lies on its probe path from k.
-      if (((j - k) & mask) >= ((j - i) & mask)) {
-        index[i] = e;
-        i = j;
-      }
-    }
-    index[i] = 0;
-  }
-
-  #rehash(size: number): void {
-    this.#index = new Int32Array(size);
-    this.#mask = size - 1;
-    this.#shift = 32 - Math.log2(size);
-    for (let slot = 0; slot < this.#top; slot++) {
-      if (this.#agg[slot] < 0) continue;
-      this.#index[this.#probe(this.#pid[slot], this.#goid[slot])] = slot + 1;
-    }
-  }
-
-  #alloc(): number {
-    if (this.#free >= 0) {
-      const slot = this.#free;
-      this.#free = -2 - this.#agg[slot];
-      return slot;
-    }
-    if (this.#top === this.#agg.length) {
-      const n = this.#agg.length * 2;
-      this.#goid = grow(this.#goid, new Float64Array(n));
-      this.#born = grow(this.#born, new Float64Array(n));
-      this.#pid = grow(this.#pid, new Int32Array(n));
-      this.#agg = grow(this.#agg, new Int32Array(n));
-      this.#adopted = grow(this.#adopted, new Uint8Array(n));
-    }
-    return this.#top++;
-  }
-
-  #release(slot: number): void {
-    this.#agg[slot] = -2 - this.#free;
-    this.#free = slot;
-  }
-}
-
-function grow<T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
 }

@@ -1,15 +1,18 @@
 /**
  * What each record from the ring does: a creation or an exit, applied to the state and, when events
  * are logged, written as a line; or a process's exec or end, handed on. This runs once per event at up
- * to millions a second, so it decodes into one reused record, looks stacks up by their PCs, and writes
- * bytes: nothing is allocated and no string is made per event.
+ * to millions a second: the records are copied a chunk at a time into the drain's core (WebAssembly,
+ * src/state/core.ts), which applies creations and exits of known stacks, probes and processes itself,
+ * and writes their lines. It stops at a record it needs this module for (a new stack, process or
+ * probe, a piece of a line, another kind of record), which this applies or tells it about.
  *
  * @module
  */
 import type { ProbeSpec } from "../bpf/probes.ts";
 import { decodeRecord, Flags, GoroutineRecord, Kind } from "../bpf/record.ts";
-import type { RecordSink } from "../bpf/ringbuf.ts";
+import { RING_HEADER, RING_LENGTH } from "../bpf/ringbuf.ts";
 import type { EventLines, LineSink } from "../log/events.ts";
+import { ProbeKind, Status } from "../state/core.ts";
 import { type LiveGoroutines, REPEAT } from "../state/live.ts";
 import type { StackEntry, StackTable } from "../symbolize/stacks.ts";
 
@@ -56,30 +59,135 @@ export class RecordConsumer {
   readonly #unknownStack: StackEntry | null;
   /** The epoch millisecond the lines were last told (see EventLines.at). */
   #ms = NaN;
+  /** The core's numbers for the stack tables (executables come and go in host-wide mode). */
+  readonly #tables = new WeakMap<StackTable, number>();
+  #lastTable = 0;
+  /** A view of the core's memory, for the records it hands back. */
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
   constructor(targets: RecordTargets, unknownStack: StackEntry | null = null) {
+    if (targets.lines !== null && targets.lines.format.core !== targets.live.core) {
+      throw new Error("the event lines must be written in the live goroutines' core");
+    }
     this.#t = targets;
     this.#unknownStack = unknownStack;
+    targets.live.core.x.set_epoch(targets.epochOffsetMs);
   }
 
-  /** The sink to drain the ring into. */
-  readonly onRecord: RecordSink = (view, at, len) => {
-    const rec = this.#rec;
-    if (decodeRecord(view, at, len, rec) !== null) {
-      this.malformed++;
-      return;
+  /**
+   * Applies ring records, raw as the ring holds them (8-byte headers, 8-aligned), that are
+   * `data[a, b)` followed by `data[c, d)` (the ring's end and start when they wrap).
+   */
+  readonly consume = (data: Uint8Array, a: number, b: number, c: number, d: number): void => {
+    const core = this.#t.live.core;
+    const n = b - a + d - c;
+    const at = core.x.input(n);
+    const u8 = core.u8;
+    u8.set(data.subarray(a, b), at);
+    if (d > c) u8.set(data.subarray(c, d), at + b - a);
+    this.#run(n);
+  };
+
+  /** Forgets what the core was told of probes and processes: they may have changed since. */
+  renew(): void {
+    const x = this.#t.live.core.x;
+    x.clear_probes();
+    x.clear_verdicts();
+  }
+
+  #run(end: number): void {
+    const core = this.#t.live.core;
+    const lines = this.#t.lines;
+    let from = 0;
+    /** The last stop: its record and why. */
+    let [lastAt, lastStatus] = [-1, -1];
+    for (;;) {
+      const status = core.x.run(from, end);
+      // The lines written so far go out before anything here may write its own (a process's end).
+      const pure = status === Status.heads || status === Status.attrs || status === Status.end;
+      if (lines !== null && !pure) lines.format.drainTo(lines.out);
+      if (status === Status.done) return;
+      const cursor = core.cursor;
+      // Told what it asked, the core goes on from the same record; a second stop there for the same
+      // reason would be a bug's, and the record is applied here rather than asked about again.
+      const again = cursor === lastAt && status === lastStatus && status !== Status.flush;
+      if (status === Status.record || status === Status.stack || again) {
+        this.#apply(cursor);
+        from = core.next;
+        continue;
+      }
+      from = cursor;
+      [lastAt, lastStatus] = [cursor, status];
+      if (status === Status.probe) this.#tellProbe(cursor);
+      else if (status === Status.pid) this.#tellVerdict(cursor);
+      else if (status === Status.agg) this.#t.live.numberAgg(core.askPid, core.askStack);
+      else if (lines !== null) lines.format.provide(status);
     }
+  }
+
+  /** The record at the core's input offset `at` (its ring header's), decoded. */
+  #decode(at: number): GoroutineRecord | null {
+    const core = this.#t.live.core;
+    const u8 = core.u8;
+    if (this.#view.buffer !== u8.buffer) this.#view = new DataView(u8.buffer);
+    const base = core.x.input(0) + at;
+    const len = this.#view.getUint32(base, true) & RING_LENGTH;
+    if (decodeRecord(this.#view, base + RING_HEADER, len, this.#rec) !== null) {
+      this.malformed++;
+      return null;
+    }
+    return this.#rec;
+  }
+
+  #tellProbe(at: number): void {
+    const rec = this.#decode(at);
+    if (rec === null) return;
+    const index = (rec.flags >>> Flags.probeShift) & Flags.probeMask;
+    const site = this.#t.site(index);
+    let kind: number = ProbeKind.other;
+    if (site !== undefined && rec.kind === Kind.Exit) kind = ProbeKind.exit;
+    if (site !== undefined && rec.kind === Kind.Create && !site.spec.retprobe) kind = ProbeKind.create;
+    const exit = site?.exitStack;
+    if (exit !== undefined) this.#t.lines?.format.know(exit);
+    const x = this.#t.live.core.x;
+    x.set_probe(index, kind, this.#tableOf(site), site?.spec.addr ?? 0, exit?.slot ?? 0, exit?.id ?? 0);
+  }
+
+  #tellVerdict(at: number): void {
+    const rec = this.#decode(at);
+    if (rec === null) return;
+    const site = this.#t.site((rec.flags >>> Flags.probeShift) & Flags.probeMask);
+    if (site === undefined) return;
+    const traced = this.#t.seen?.(rec.pid, site) ?? true;
+    if (traced) this.#t.live.touch(rec.pid);
+    this.#t.live.core.x.set_verdict(rec.pid, this.#tableOf(site), traced ? 1 : 0);
+  }
+
+  #tableOf(site: ProbeSite | undefined): number {
+    if (site === undefined) return 0;
+    let n = this.#tables.get(site.stacks);
+    if (n === undefined) this.#tables.set(site.stacks, n = ++this.#lastTable);
+    return n;
+  }
+
+  /** Applies the record at the core's input offset `at` here. */
+  #apply(at: number): void {
+    const rec = this.#decode(at);
+    if (rec === null) return;
     switch (rec.kind) {
       case Kind.Create:
         return this.#created(rec);
       case Kind.Exit:
         return this.#exited(rec);
       case Kind.Exec:
-        return this.#t.process?.("exec", rec.pid);
+        this.#t.process?.("exec", rec.pid);
+        break;
       default:
-        return this.#t.process?.("gone", rec.pid);
+        this.#t.process?.("gone", rec.pid);
     }
-  };
+    // What the core was told of processes may have changed.
+    this.#t.live.core.x.clear_verdicts();
+  }
 
   #created(rec: GoroutineRecord): void {
     const t = this.#t;
@@ -97,8 +205,12 @@ export class RecordConsumer {
       return;
     }
     const stack = site.stacks.intern(rec, bias, exact);
+    if (exact) {
+      t.lines?.format.know(stack);
+      t.live.core.x.learn(stack.id, stack.slot);
+    }
     if (t.live.create(rec.pid, rec.goid, stack.id, rec.timeNs) && t.lines !== null) {
-      this.#at(t.lines.format, rec);
+      this.#at(t.lines.format, rec.timeNs);
       const truncated = (rec.flags & Flags.Truncated) !== 0;
       t.lines.format.created(t.lines.out, rec.goid, stack, rec.pid, truncated);
     }
@@ -112,16 +224,13 @@ export class RecordConsumer {
     if (createdId === REPEAT || t.lines === null) return;
     const stack = site?.exitStack ?? this.#unknownStack;
     if (stack === null) return;
-    this.#at(t.lines.format, rec);
+    this.#at(t.lines.format, rec.timeNs);
     t.lines.format.exited(t.lines.out, rec.goid, stack, rec.pid, createdId, t.live.lastLifetimeNs);
   }
 
-  /**
-   * Tells the lines the time of `rec` when its millisecond is a new one. Given the record, not its
-   * time: a double passed to a call the JIT doesn't inline is boxed, an allocation per event.
-   */
-  #at(lines: EventLines, rec: GoroutineRecord): void {
-    const ms = Math.floor(this.#t.epochOffsetMs + rec.timeNs / 1e6);
+  /** Tells the lines the time of an event when its millisecond is a new one. */
+  #at(lines: EventLines, timeNs: number): void {
+    const ms = Math.floor(this.#t.epochOffsetMs + timeNs / 1e6);
     if (ms === this.#ms) return;
     this.#ms = ms;
     lines.at(ms);
