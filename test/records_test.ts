@@ -12,7 +12,6 @@ import { type StackEntry, StackRegistry, StackTable } from "../src/symbolize/sta
 import type { ProbeSpec } from "../src/bpf/probes.ts";
 import { type ProbeSite, RecordConsumer } from "../src/trace/records.ts";
 import type { Frame } from "../src/target/wasm.ts";
-import { written } from "./written.ts";
 
 const CREATE_AT = 0x401000;
 const EXIT_AT = 0x402000;

@@ -307,7 +307,7 @@ mod bench {
         let c = super::core();
         c.input = buf.clone();
         super::set_probe(0, 1, 1, 0x401000 as f64, 0, 0);
-        super::set_probe(1, 2, 1, 0.0, 0, 0);
+        super::set_probe(1, 2, 1, 0.0, 1, 8);
         super::set_verdict(1234, 1, 1);
         let end = buf.len() as u32;
         assert_eq!(super::run(0, end), STACK);
@@ -320,5 +320,28 @@ mod bench {
         }
         let ns = t.elapsed().as_nanos() as f64 / (100.0 * 2.0 * n as f64);
         println!("native: {:.1} ns/event", ns);
+        // With lines: a 75-byte head, 10 frames' attributes, a pid's end.
+        super::set_lines(1, 0);
+        let head = b"time=2026-12-02T04:00:00.000Z level=INFO msg=runtime.newproc1 goroutine_id=";
+        let attrs = b" stack_id=7 stack.0=\"main.f at /src/main.go:12\"".repeat(10);
+        let lines = &mut c.lines;
+        lines.set_attrs(0, 7, &attrs);
+        lines.set_attrs(1, 8, b" stack_id=8 stack.0=\"runtime.goexit1 at /go/src/runtime/proc.go:4321\"");
+        lines.set_end(1234, b" pid=1234\n");
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            let mut s = super::run(0, end);
+            while s == super::state::FLUSH || s == super::state::HEADS {
+                if s == super::state::HEADS {
+                    c.lines.set_heads(c.mailbox[super::state::MB_ASK_MS], head, head);
+                }
+                super::clear_out();
+                s = super::run(c.mailbox[super::state::MB_CURSOR] as u32, end);
+            }
+            assert_eq!(s, DONE);
+            super::clear_out();
+        }
+        let ns = t.elapsed().as_nanos() as f64 / (100.0 * 2.0 * n as f64);
+        println!("native with lines: {:.1} ns/event", ns);
     }
 }

@@ -179,52 +179,44 @@ const PAIRS: [u8; 200] = {
     t
 };
 
-/// Decimal digits of `n`.
-fn digits(n: u64) -> usize {
-    const POWERS: [u64; 19] = {
-        let mut p = [0u64; 19];
-        let mut i = 0;
-        let mut v = 10u64;
-        while i < 19 {
-            p[i] = v;
-            v = v.wrapping_mul(10);
-            i += 1;
-        }
-        p
-    };
-    POWERS.iter().position(|&p| n < p).map_or(20, |i| i + 1)
-}
-
-/// `n` in decimal, written in place from its last digit, two a step, in 32-bit arithmetic once below
-/// 2^32 (64-bit division is slow in WebAssembly).
+/// `n` in decimal: its digits made from the last, two a step (in 32-bit arithmetic once below 2^32:
+/// 64-bit division is slow in WebAssembly), then moved as three 8-byte words whatever their number
+/// (a copy of a few bytes would be a call out to the engine's memmove).
 pub fn uint(out: &mut Vec<u8>, n: u64) {
-    let d = digits(n);
-    out.reserve(d);
-    let start = out.len();
-    // SAFETY: room for d more bytes was reserved; i stays within (0, d] (d digits are written).
+    // The digits end at 20; the words moved read up to 24 bytes past their start.
+    let mut buf = [0u8; 44];
+    let mut i = 20;
+    let mut pair = |i: &mut usize, r: usize| {
+        buf[*i - 1] = PAIRS[2 * r + 1];
+        buf[*i - 2] = PAIRS[2 * r];
+        *i -= 2;
+    };
+    let mut high = n;
+    while high >= 1 << 32 {
+        pair(&mut i, (high % 100) as usize);
+        high /= 100;
+    }
+    let mut m = high as u32;
+    while m >= 100 {
+        pair(&mut i, (m % 100) as usize);
+        m /= 100;
+    }
+    if m >= 10 {
+        pair(&mut i, m as usize);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + m as u8;
+    }
+    out.reserve(24);
+    // SAFETY: 24 bytes of room were reserved, buf[i..i + 24] lies within buf (i <= 19), and only the
+    // 20 - i digits are counted in.
     unsafe {
-        let b = out.as_mut_ptr().add(start);
-        let pair = |i: usize, r: usize| {
-            *b.add(i - 1) = *PAIRS.get_unchecked(2 * r + 1);
-            *b.add(i - 2) = *PAIRS.get_unchecked(2 * r);
-        };
-        let mut i = d;
-        let mut high = n;
-        while high >= 1 << 32 {
-            pair(i, (high % 100) as usize);
-            high /= 100;
-            i -= 2;
+        let (src, dst) = (buf.as_ptr().add(i), out.as_mut_ptr().add(out.len()));
+        for w in 0..3 {
+            let word = std::ptr::read_unaligned(src.add(8 * w) as *const u64);
+            std::ptr::write_unaligned(dst.add(8 * w) as *mut u64, word);
         }
-        let mut m = high as u32;
-        while m >= 10 {
-            pair(i, (m % 100) as usize);
-            m /= 100;
-            i -= 2;
-        }
-        if i > 0 {
-            *b.add(i - 1) = b'0' + m as u8;
-        }
-        out.set_len(start + d);
+        out.set_len(out.len() + 20 - i);
     }
 }
 

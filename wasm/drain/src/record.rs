@@ -60,7 +60,7 @@ impl Record {
 
     /// The creation or exit at `b[p..p + len]`; None for another kind or one that does not fit its
     /// own header (the host's to count).
-    #[inline]
+    #[inline(always)]
     pub fn read(b: &[u8], p: usize, len: usize) -> Option<Record> {
         if len < FRAMES || p + len > b.len() {
             return None;

@@ -3,7 +3,7 @@
 use crate::lines::{Lines, Missing};
 use crate::live::{self, Created, Live};
 use crate::record::{self, Record};
-use crate::stacks::{self, StackCache};
+use crate::stacks::StackCache;
 
 /// Why [`run`] returned.
 pub const DONE: u32 = 0;
@@ -203,8 +203,7 @@ impl Core {
         }
         let pcs = rec.pcs(&self.input, p);
         let bias = rec.frame(&self.input, p, 0).wrapping_sub(probe.addr);
-        let h = stacks::hash(probe.table, bias, pcs);
-        let (id, slot) = match self.stacks.find(h, probe.table, bias, pcs) {
+        let (id, slot) = match self.stacks.find(probe.table, bias, pcs) {
             Some(found) => found,
             None => return STACK,
         };
@@ -257,9 +256,8 @@ impl Core {
         if let Some(Some(probe)) = self.probes.get(rec.probe as usize).copied() {
             let pcs = rec.pcs(&self.input, p);
             let bias = rec.frame(&self.input, p, 0).wrapping_sub(probe.addr);
-            let h = stacks::hash(probe.table, bias, pcs);
             let pcs = pcs.to_vec();
-            self.stacks.learn(h, probe.table, bias, &pcs, id, slot);
+            self.stacks.learn(probe.table, bias, &pcs, id, slot);
         }
     }
 
