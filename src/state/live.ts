@@ -111,13 +111,11 @@ export class LiveGoroutines {
   readonly #byPid = new Map<number, ProcessAggs>();
   #lastPid = -1;
   #last: ProcessAggs | undefined;
-  // Per aggregate number: its process and stack (0: free); per site number: its name and process.
-  readonly #aggPid: number[] = [];
+  // Per aggregate number: its stack (0: free) and site; per site number: its name.
   readonly #aggStack: number[] = [];
   readonly #aggSite: number[] = [];
   readonly #freeAggs: number[] = [];
   readonly #siteName: string[] = [];
-  readonly #sitePid: number[] = [];
   readonly #freeSites: number[] = [];
 
   /**
@@ -220,12 +218,10 @@ export class LiveGoroutines {
     if (site === undefined) {
       site = this.#freeSites.pop() ?? this.#siteName.length;
       this.#siteName[site] = name;
-      this.#sitePid[site] = pid;
       t.bySite.set(name, site);
       this.core.x.clear_site(site);
     }
-    const a = this.#freeAggs.pop() ?? this.#aggPid.length;
-    this.#aggPid[a] = pid;
+    const a = this.#freeAggs.pop() ?? this.#aggStack.length;
     this.#aggStack[a] = stackId;
     this.#aggSite[a] = site;
     t.byStack.set(stackId, a);
@@ -302,7 +298,7 @@ export class LiveGoroutines {
     const c = this.core;
     c.counts();
     const b = c.x.memory.buffer;
-    const [na, ns] = [this.#aggPid.length, this.#siteName.length];
+    const [na, ns] = [this.#aggStack.length, this.#siteName.length];
     return {
       live: new Int32Array(b, c.array("aggLive"), na),
       created: new Float64Array(b, c.array("aggCreated"), na),
@@ -388,7 +384,7 @@ export class LiveGoroutines {
   held(): Set<number> {
     const v = this.#aggs();
     const out = new Set<number>(this.core.takeUsed());
-    for (let a = 0; a < this.#aggPid.length; a++) {
+    for (let a = 0; a < this.#aggStack.length; a++) {
       if (this.#aggStack[a] !== 0 && v.live[a] > 0) out.add(this.#aggStack[a]);
     }
     return out;

@@ -64,13 +64,17 @@ pub extern "C" fn set_epoch(epoch_offset_ms: f64) {
     core().epoch_offset_ms = epoch_offset_ms;
 }
 
+/// `v` made `n` zeroes long, for the host to write; its address.
+fn room<T: Clone + Default>(v: &mut Vec<T>, n: u32) -> u32 {
+    v.clear();
+    v.resize(n as usize, T::default());
+    v.as_ptr() as u32
+}
+
 /// Room for `n` bytes the host writes (pieces of lines); its address.
 #[no_mangle]
 pub extern "C" fn bytes(n: u32) -> u32 {
-    let c = core();
-    c.bytes.clear();
-    c.bytes.resize(n as usize, 0);
-    c.bytes.as_ptr() as u32
+    room(&mut core().bytes, n)
 }
 
 /// The heads of millisecond `ms`: the bytes' first `created` are the creation lines', the rest the
@@ -172,10 +176,7 @@ pub extern "C" fn learn(id: u32, slot: u32) {
 /// Room for `n` u32s the host writes (stack ids to forget); its address.
 #[no_mangle]
 pub extern "C" fn scratch(n: u32) -> u32 {
-    let c = core();
-    c.scratch.clear();
-    c.scratch.resize(n as usize, 0);
-    c.scratch.as_ptr() as u32
+    room(&mut core().scratch, n)
 }
 
 /// Forgets cached stacks: the `n` ids in the scratch.

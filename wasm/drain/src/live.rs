@@ -78,6 +78,42 @@ fn agg_home(pid: u32, stack: u32, shift: u32) -> usize {
     (key.wrapping_mul(0x9e37_79b1) >> shift) as usize
 }
 
+/// In an open-addressing index with linear probing (entry + 1, 0 empty), from position `home`: where
+/// the entry `same` picks is, or the empty position where it would go.
+#[inline]
+fn find_in(index: &[u32], home: usize, same: impl Fn(usize) -> bool) -> usize {
+    let mask = index.len() - 1;
+    let mut i = home;
+    loop {
+        let e = index[i];
+        if e == 0 || same(e as usize - 1) {
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/// Empties position `i` of such an index, shifting the later entries of its cluster back where their
+/// home (`home_of` an entry) allows: no tombstones.
+#[inline]
+fn shift_out(index: &mut [u32], mut i: usize, home_of: impl Fn(usize) -> usize) {
+    let mask = index.len() - 1;
+    let mut j = i;
+    loop {
+        j = (j + 1) & mask;
+        let e = index[j];
+        if e == 0 {
+            break;
+        }
+        let k = home_of(e as usize - 1);
+        if (j.wrapping_sub(k) & mask) >= (j.wrapping_sub(i) & mask) {
+            index[i] = e;
+            i = j;
+        }
+    }
+    index[i] = 0;
+}
+
 impl Live {
     pub fn new() -> Live {
         Live {
@@ -289,38 +325,13 @@ impl Live {
         }
         self.last_agg = -1;
         self.agg_used -= 1;
-        let mask = self.agg_index.len() - 1;
-        let (mut i, mut j) = (pos, pos);
-        loop {
-            j = (j + 1) & mask;
-            let e = self.agg_index[j];
-            if e == 0 {
-                break;
-            }
-            let b = e as usize - 1;
-            let k = agg_home(self.agg_pid[b], self.agg_stack[b], self.agg_shift);
-            if (j.wrapping_sub(k) & mask) >= (j.wrapping_sub(i) & mask) {
-                self.agg_index[i] = e;
-                i = j;
-            }
-        }
-        self.agg_index[i] = 0;
+        let (pids, stacks, shift) = (&self.agg_pid, &self.agg_stack, self.agg_shift);
+        shift_out(&mut self.agg_index, pos, |a| agg_home(pids[a], stacks[a], shift));
     }
 
     fn agg_probe(&self, pid: u32, stack: u32) -> usize {
-        let mask = self.agg_index.len() - 1;
-        let mut i = agg_home(pid, stack, self.agg_shift);
-        loop {
-            let e = self.agg_index[i];
-            if e == 0 {
-                return i;
-            }
-            let a = e as usize - 1;
-            if self.agg_stack[a] == stack && self.agg_pid[a] == pid {
-                return i;
-            }
-            i = (i + 1) & mask;
-        }
+        let home = agg_home(pid, stack, self.agg_shift);
+        find_in(&self.agg_index, home, |a| self.agg_stack[a] == stack && self.agg_pid[a] == pid)
     }
 
     fn agg_rehash(&mut self) {
@@ -338,39 +349,13 @@ impl Live {
 
     #[inline]
     fn probe(&self, pid: u32, goid: u64) -> usize {
-        let mask = self.index.len() - 1;
-        let mut i = home(pid, goid, self.shift);
-        loop {
-            let e = self.index[i];
-            if e == 0 {
-                return i;
-            }
-            let s = e as usize - 1;
-            if self.goid[s] == goid && self.pid[s] == pid {
-                return i;
-            }
-            i = (i + 1) & mask;
-        }
+        let home = home(pid, goid, self.shift);
+        find_in(&self.index, home, |s| self.goid[s] == goid && self.pid[s] == pid)
     }
 
-    /// Empties position `i`, shifting later entries of its cluster back (no tombstones).
-    fn remove_at(&mut self, mut i: usize) {
-        let mask = self.index.len() - 1;
-        let mut j = i;
-        loop {
-            j = (j + 1) & mask;
-            let e = self.index[j];
-            if e == 0 {
-                break;
-            }
-            let s = e as usize - 1;
-            let k = home(self.pid[s], self.goid[s], self.shift);
-            if (j.wrapping_sub(k) & mask) >= (j.wrapping_sub(i) & mask) {
-                self.index[i] = e;
-                i = j;
-            }
-        }
-        self.index[i] = 0;
+    fn remove_at(&mut self, i: usize) {
+        let (pids, goids, shift) = (&self.pid, &self.goid, self.shift);
+        shift_out(&mut self.index, i, |s| home(pids[s], goids[s], shift));
     }
 
     fn rehash(&mut self, size: usize) {

@@ -91,7 +91,9 @@ impl Record {
         &b[p + FRAMES..p + FRAMES + self.nframes * 8]
     }
 
-    pub fn frame(&self, b: &[u8], p: usize, i: usize) -> u64 {
-        Self::u64_at(b, p + FRAMES + i * 8)
+    /// A creation's stack as the stack cache keys it: the process's load bias (the first frame is the
+    /// probe's own address, `addr` in the file) and the PCs. Only for a record with frames.
+    pub fn stack<'a>(&self, b: &'a [u8], p: usize, addr: u64) -> (u64, &'a [u8]) {
+        (Self::u64_at(b, p + FRAMES).wrapping_sub(addr), self.pcs(b, p))
     }
 }

@@ -201,8 +201,7 @@ impl Core {
         if rec.nframes == 0 {
             return RECORD;
         }
-        let pcs = rec.pcs(&self.input, p);
-        let bias = rec.frame(&self.input, p, 0).wrapping_sub(probe.addr);
+        let (bias, pcs) = rec.stack(&self.input, p, probe.addr);
         let (id, slot) = match self.stacks.find(probe.table, bias, pcs) {
             Some(found) => found,
             None => return STACK,
@@ -253,11 +252,9 @@ impl Core {
             Some(r) if r.nframes > 0 => r,
             _ => return,
         };
-        if let Some(Some(probe)) = self.probes.get(rec.probe as usize).copied() {
-            let pcs = rec.pcs(&self.input, p);
-            let bias = rec.frame(&self.input, p, 0).wrapping_sub(probe.addr);
-            let pcs = pcs.to_vec();
-            self.stacks.learn(probe.table, bias, &pcs, id, slot);
+        if let Some(Some(probe)) = self.probes.get(rec.probe as usize) {
+            let (bias, pcs) = rec.stack(&self.input, p, probe.addr);
+            self.stacks.learn(probe.table, bias, pcs, id, slot);
         }
     }
 
