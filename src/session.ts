@@ -264,8 +264,11 @@ export class Session {
   }
 
   #drain(): number {
-    this.#records!.renew();
-    return this.#probes!.ring.drainChunks(this.#records!.consume);
+    const records = this.#records!;
+    records.renew();
+    const drained = this.#probes!.ring.drainChunks(records.consume);
+    records.flush();
+    return drained;
   }
 
   /** Records lost so far: the kernel's drops and records that can't be used; said when they grow. */

@@ -75,18 +75,25 @@ function tracer(enc: Encoding, cap = 1 << 15, left = new Set<number>()) {
     lines: { format: lines, out: { put: (b) => out += new TextDecoder().decode(b) } },
     epochOffsetMs: EPOCH_MS,
     seen: (pid) => !left.has(pid),
-    process: (kind, pid) => processes.push(`${kind} ${pid}`),
+    // Written where the lines go too: what a process's change writes comes after the lines before it.
+    process: (kind, pid) => {
+      processes.push(`${kind} ${pid}`);
+      out += `${kind} ${pid}\n`;
+    },
   });
   const feed = (recs: Rec[], wrapAt?: number) => {
     consumer.renew();
     const bytes = chunk(recs);
-    if (wrapAt === undefined) return consumer.consume(bytes, 0, bytes.length, 0, 0);
-    // As the ring's end and start: the second piece first in the area.
-    const area = new Uint8Array(bytes.length + 64);
-    const tail = bytes.length - wrapAt;
-    area.set(bytes.subarray(wrapAt), 0);
-    area.set(bytes.subarray(0, wrapAt), area.length - wrapAt);
-    consumer.consume(area, area.length - wrapAt, area.length, 0, tail);
+    if (wrapAt === undefined) consumer.consume(bytes, 0, bytes.length, 0, 0);
+    else {
+      // As the ring's end and start: the second piece first in the area.
+      const area = new Uint8Array(bytes.length + 64);
+      const tail = bytes.length - wrapAt;
+      area.set(bytes.subarray(wrapAt), 0);
+      area.set(bytes.subarray(0, wrapAt), area.length - wrapAt);
+      consumer.consume(area, area.length - wrapAt, area.length, 0, tail);
+    }
+    consumer.flush();
   };
   return { feed, live, consumer, registry, processes, exitStack, take: () => [out, out = ""][0] };
 }
@@ -149,6 +156,7 @@ for (const enc of [TEXT, JSON_LINES]) {
     const ids = new Map<number, StackEntry>();
     const exited = new Set<number>();
     for (const r of recs) {
+      if (r.kind === Kind.Exec) want.push(`exec ${r.pid}\n`);
       if (r.pid === 99 || r.bad || r.kind === Kind.Exec) continue;
       if (r.kind === Kind.Create) {
         const i = created.get(r.goid)!.stack;

@@ -126,6 +126,7 @@ export function replay(records: Captured, server: string, mode: Mode, times: num
       consumer.renew();
       const from = i === 0 ? 0 : records.ends[i - 1];
       consumer.consume(records.bytes, from, records.ends[Math.min(n, i + batch) - 1], 0, 0);
+      consumer.flush();
       out.flush();
     }
   }

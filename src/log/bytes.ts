@@ -13,6 +13,19 @@ export function utf8(s: string): Uint8Array<ArrayBuffer> {
   return UTF8.encode(s);
 }
 
+/**
+ * Writes `s` at `dst[at]` if it is all ASCII (its bytes are its UTF-16 units then), without the
+ * allocation and engine call of an encode: false, with `dst` partly written, if it is not.
+ */
+export function asciiInto(s: string, dst: Uint8Array, at: number): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return false;
+    dst[at + i] = c;
+  }
+  return true;
+}
+
 /** Appendable bytes: `bytes[0, length)` is what was appended. */
 export class ByteBuffer {
   bytes: Uint8Array<ArrayBuffer>;

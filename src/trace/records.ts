@@ -88,6 +88,16 @@ export class RecordConsumer {
     this.#run(n);
   };
 
+  /**
+   * Moves the lines written so far to the output. The core keeps them (up to a MiB) across chunks,
+   * so that a drain's lines go out in as few writes as can be, straight from the core's memory:
+   * whoever drains calls this at the end.
+   */
+  flush(): void {
+    const lines = this.#t.lines;
+    if (lines !== null) lines.format.drainTo(lines.out);
+  }
+
   /** Forgets what the core was told of probes and processes: they may have changed since. */
   renew(): void {
     const x = this.#t.live.core.x;
@@ -103,9 +113,6 @@ export class RecordConsumer {
     let [lastAt, lastStatus] = [-1, -1];
     for (;;) {
       const status = core.x.run(from, end);
-      // The lines written so far go out before anything here may write its own (a process's end).
-      const pure = status === Status.heads || status === Status.attrs || status === Status.end;
-      if (lines !== null && !pure) lines.format.drainTo(lines.out);
       if (status === Status.done) return;
       const cursor = core.cursor;
       // Told what it asked, the core goes on from the same record; a second stop there for the same
@@ -118,7 +125,8 @@ export class RecordConsumer {
       }
       from = cursor;
       [lastAt, lastStatus] = [cursor, status];
-      if (status === Status.probe) this.#tellProbe(cursor);
+      if (status === Status.flush) this.flush();
+      else if (status === Status.probe) this.#tellProbe(cursor);
       else if (status === Status.pid) this.#tellVerdict(cursor);
       else if (status === Status.agg) this.#t.live.numberAgg(core.askPid, core.askStack);
       else if (lines !== null) lines.format.provide(status);
@@ -180,9 +188,12 @@ export class RecordConsumer {
       case Kind.Exit:
         return this.#exited(rec);
       case Kind.Exec:
+        // What a process's change writes (its end) comes after the lines before it.
+        this.flush();
         this.#t.process?.("exec", rec.pid);
         break;
       default:
+        this.flush();
         this.#t.process?.("gone", rec.pid);
     }
     // What the core was told of processes may have changed.
