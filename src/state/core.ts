@@ -50,19 +50,23 @@ const MB = {
 
 /** Where the core's arrays are, read after {@link DrainCore.counts}; byte addresses. */
 export const Arrays = {
-  goid: 0,
-  born: 1,
-  pid: 2,
-  agg: 3,
-  adopted: 4,
-  aggLive: 5,
-  aggCreated: 6,
-  siteLive: 7,
-  siteCreated: 8,
-  siteExited: 9,
-  siteLifetime: 10,
-  siteBuckets: 11,
+  /** The live goroutines' slots: see {@link Slot}. */
+  slots: 0,
+  aggLive: 1,
+  aggCreated: 2,
+  siteLive: 3,
+  siteCreated: 4,
+  siteExited: 5,
+  siteLifetime: 6,
+  siteBuckets: 7,
 } as const;
+
+/**
+ * A slot of the core's live table (wasm/drain/src/live.rs, `Slot`): goid (u64) at 0, born (f64) at 8,
+ * pid (u32) at 16, agg (i32) at 20: >= 0 live, its aggregate with {@link Slot.adopted} set if it was
+ * alive before gmon attached; < 0 free.
+ */
+export const Slot = { bytes: 24, goid: 0, born: 8, pid: 16, agg: 20, adopted: 1 << 30 } as const;
 
 interface Exports {
   memory: WebAssembly.Memory;

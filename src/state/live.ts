@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { DrainCore } from "./core.ts";
+import { DrainCore, Slot } from "./core.ts";
 
 /** {@link LiveGoroutines.exit} of a goroutine created before gmon attached (stack ids start at 1). */
 export const PREEXISTING = 0;
@@ -269,28 +269,21 @@ export class LiveGoroutines {
     each: (pid: number, goid: number, bornNs: number, stackId: number, adopted: boolean) => void,
   ): void {
     const v = this.#slots();
-    for (let slot = 0; slot < v.n; slot++) {
-      const a = v.agg[slot];
-      if (a < 0) continue;
-      const goid = v.goid[2 * slot] + v.goid[2 * slot + 1] * 0x1_0000_0000;
-      each(v.pid[slot], goid, v.born[slot], this.#aggStack[a], v.adopted[slot] === 1);
+    for (let at = 0; at < v.byteLength; at += Slot.bytes) {
+      const agg = v.getInt32(at + Slot.agg, true);
+      if (agg < 0) continue;
+      const goid = v.getUint32(at + Slot.goid, true) + v.getUint32(at + Slot.goid + 4, true) * 0x1_0000_0000;
+      const born = v.getFloat64(at + Slot.born, true);
+      const adopted = (agg & Slot.adopted) !== 0;
+      each(v.getUint32(at + Slot.pid, true), goid, born, this.#aggStack[agg & ~Slot.adopted], adopted);
     }
   }
 
-  /** Views of the core's slots (valid until the core is next called). */
-  #slots() {
+  /** The core's slots (valid until the core is next called), as {@link Slot} lays them out. */
+  #slots(): DataView {
     const c = this.core;
     c.counts();
-    const b = c.x.memory.buffer;
-    const n = c.count("slots");
-    return {
-      n,
-      goid: new Uint32Array(b, c.array("goid"), 2 * n),
-      born: new Float64Array(b, c.array("born"), n),
-      pid: new Uint32Array(b, c.array("pid"), n),
-      agg: new Int32Array(b, c.array("agg"), n),
-      adopted: new Uint8Array(b, c.array("adopted"), n),
-    };
+    return new DataView(c.x.memory.buffer, c.array("slots"), c.count("slots") * Slot.bytes);
   }
 
   /** Views of the core's counts per aggregate and per site. */
@@ -358,11 +351,12 @@ export class LiveGoroutines {
   oldestBySite(): Map<string, number> {
     const v = this.#slots();
     const oldest = new Float64Array(this.#siteName.length).fill(Infinity);
-    for (let slot = 0; slot < v.n; slot++) {
-      const a = v.agg[slot];
-      if (a < 0) continue;
-      const s = this.#aggSite[a];
-      if (v.born[slot] < oldest[s]) oldest[s] = v.born[slot];
+    for (let at = 0; at < v.byteLength; at += Slot.bytes) {
+      const agg = v.getInt32(at + Slot.agg, true);
+      if (agg < 0) continue;
+      const s = this.#aggSite[agg & ~Slot.adopted];
+      const born = v.getFloat64(at + Slot.born, true);
+      if (born < oldest[s]) oldest[s] = born;
     }
     const out = new Map<string, number>();
     for (const t of this.#byPid.values()) {

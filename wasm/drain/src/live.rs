@@ -25,14 +25,27 @@ pub enum Created {
 pub const PREEXISTING: f64 = 0.0;
 pub const REPEAT: f64 = -1.0;
 
+/// A live goroutine, or a free slot: what an exit reads is on one or two cache lines, not one per
+/// field (a burst's table is far bigger than the caches). The host reads the slots as laid out here
+/// (src/state/live.ts).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Slot {
+    goid: u64,
+    /// When it was created (ns, the records' clock), or found if adopted.
+    born: f64,
+    pid: u32,
+    /// >= 0 live: its aggregate, with [`ADOPTED`] if it was alive before gmon attached; < 0 free:
+    /// -2 - this the next free slot (-1 ends).
+    agg: i32,
+}
+
+/// The bit of [`Slot::agg`] that says adopted; aggregates are numbered below it.
+pub const ADOPTED: i32 = 1 << 30;
+
 #[derive(Default)]
 pub struct Live {
-    // Slots: agg >= 0 live (its aggregate); < 0 free, -2 - agg the next free slot (-1 ends).
-    goid: Vec<u64>,
-    born: Vec<f64>,
-    pid: Vec<u32>,
-    agg: Vec<i32>,
-    adopted: Vec<u8>,
+    slots: Vec<Slot>,
     free: i32,
     /// Slot + 1 by hash, 0 empty; load at most 1/2.
     index: Vec<u32>,
@@ -140,11 +153,8 @@ impl Live {
             return Created::NeedAgg;
         }
         let slot = self.alloc();
-        self.goid[slot] = goid;
-        self.born[slot] = time_ns;
-        self.pid[slot] = pid;
-        self.agg[slot] = a;
-        self.adopted[slot] = u8::from(!seen);
+        let agg = if seen { a } else { a | ADOPTED };
+        self.slots[slot] = Slot { goid, born: time_ns, pid, agg };
         self.index[pos] = slot as u32 + 1;
         let (a, s) = (a as usize, self.agg_site[a as usize] as usize);
         self.agg_live[a] += 1;
@@ -173,9 +183,10 @@ impl Live {
             return PREEXISTING;
         }
         let slot = entry as usize - 1;
-        let a = self.agg[slot] as usize;
-        let lifetime = (time_ns - self.born[slot]).max(0.0);
-        let adopted = self.adopted[slot] == 1;
+        let Slot { born, agg, .. } = self.slots[slot];
+        let a = (agg & !ADOPTED) as usize;
+        let lifetime = (time_ns - born).max(0.0);
+        let adopted = agg & ADOPTED != 0;
         self.remove_at(pos);
         self.release(slot);
         self.remember(pid, goid);
@@ -219,14 +230,15 @@ impl Live {
     /// removes them).
     pub fn drop_pid(&mut self, pid: u32) -> u32 {
         let mut n = 0;
-        for slot in 0..self.agg.len() {
-            if self.agg[slot] < 0 || self.pid[slot] != pid {
+        for slot in 0..self.slots.len() {
+            let Slot { goid, pid: p, agg, .. } = self.slots[slot];
+            if agg < 0 || p != pid {
                 continue;
             }
-            let a = self.agg[slot] as usize;
+            let a = (agg & !ADOPTED) as usize;
             self.agg_live[a] -= 1;
             self.site_live[self.agg_site[a] as usize] -= 1;
-            let pos = self.probe(pid, self.goid[slot]);
+            let pos = self.probe(pid, goid);
             self.remove_at(pos);
             self.release(slot);
             self.live -= 1;
@@ -237,23 +249,17 @@ impl Live {
 
     /// Bytes of the slots and their index (what grows with the live goroutines).
     pub fn slab_bytes(&self) -> usize {
-        self.agg.capacity() * 25 + self.index.len() * 4
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.index.len() * 4
     }
 
-    /// Slots ever used: a live one has `agg_of(slot) >= 0`.
+    /// Slots ever used: a live one's `agg` is >= 0.
     pub fn slots(&self) -> usize {
-        self.agg.len()
+        self.slots.len()
     }
 
-    /// Pointers to the slots' arrays, for the host to read: goid, born, pid, agg, adopted.
-    pub fn slot_arrays(&self) -> [u32; 5] {
-        [
-            self.goid.as_ptr() as u32,
-            self.born.as_ptr() as u32,
-            self.pid.as_ptr() as u32,
-            self.agg.as_ptr() as u32,
-            self.adopted.as_ptr() as u32,
-        ]
+    /// Where the slots are, for the host to read.
+    pub fn slots_at(&self) -> u32 {
+        self.slots.as_ptr() as u32
     }
 
     // Aggregates.
@@ -275,6 +281,7 @@ impl Live {
 
     /// Aggregate `a` is (pid, stack) at site `site` (numbers the host chose), its counts zero.
     pub fn set_agg(&mut self, a: u32, pid: u32, stack: u32, site: u32) {
+        assert!(a < ADOPTED as u32, "aggregate {a} past the slots' numbering");
         let a = a as usize;
         if a >= self.agg_pid.len() {
             let n = (a + 1).max(self.agg_pid.len() * 2);
@@ -350,20 +357,21 @@ impl Live {
     #[inline]
     fn probe(&self, pid: u32, goid: u64) -> usize {
         let home = home(pid, goid, self.shift);
-        find_in(&self.index, home, |s| self.goid[s] == goid && self.pid[s] == pid)
+        find_in(&self.index, home, |s| self.slots[s].goid == goid && self.slots[s].pid == pid)
     }
 
     fn remove_at(&mut self, i: usize) {
-        let (pids, goids, shift) = (&self.pid, &self.goid, self.shift);
-        shift_out(&mut self.index, i, |s| home(pids[s], goids[s], shift));
+        let (slots, shift) = (&self.slots, self.shift);
+        shift_out(&mut self.index, i, |s| home(slots[s].pid, slots[s].goid, shift));
     }
 
     fn rehash(&mut self, size: usize) {
         self.index = vec![0; size];
         self.shift = 32 - size.trailing_zeros();
-        for slot in 0..self.agg.len() {
-            if self.agg[slot] >= 0 {
-                let pos = self.probe(self.pid[slot], self.goid[slot]);
+        for slot in 0..self.slots.len() {
+            let Slot { goid, pid, agg, .. } = self.slots[slot];
+            if agg >= 0 {
+                let pos = self.probe(pid, goid);
                 self.index[pos] = slot as u32 + 1;
             }
         }
@@ -372,19 +380,15 @@ impl Live {
     fn alloc(&mut self) -> usize {
         if self.free >= 0 {
             let slot = self.free as usize;
-            self.free = -2 - self.agg[slot];
+            self.free = -2 - self.slots[slot].agg;
             return slot;
         }
-        self.goid.push(0);
-        self.born.push(0.0);
-        self.pid.push(0);
-        self.agg.push(0);
-        self.adopted.push(0);
-        self.agg.len() - 1
+        self.slots.push(Slot::default());
+        self.slots.len() - 1
     }
 
     fn release(&mut self, slot: usize) {
-        self.agg[slot] = -2 - self.free;
+        self.slots[slot].agg = -2 - self.free;
         self.free = slot as i32;
     }
 }
@@ -395,6 +399,22 @@ mod tests {
 
     fn with_agg(live: &mut Live, pid: u32, stack: u32) {
         live.set_agg(0, pid, stack, 0);
+    }
+
+    #[test]
+    fn slots_as_the_host_reads_them() {
+        // src/state/live.ts reads goid at 0, born at 8, pid at 16, agg at 20, 24 bytes a slot.
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
+        let mut l = Live::new();
+        with_agg(&mut l, 7, 5);
+        l.create(7, 0x1_0000_0003, 5, 2.5, false);
+        let base = l.slots_at() as usize;
+        let s = unsafe { std::slice::from_raw_parts(base as *const u8, 24) };
+        assert_eq!(u64::from_le_bytes(s[0..8].try_into().unwrap()), 0x1_0000_0003);
+        assert_eq!(f64::from_le_bytes(s[8..16].try_into().unwrap()), 2.5);
+        assert_eq!(u32::from_le_bytes(s[16..20].try_into().unwrap()), 7);
+        assert_eq!(i32::from_le_bytes(s[20..24].try_into().unwrap()), ADOPTED);
+        assert_eq!(l.exit(7, 0x1_0000_0003, 9.0), PREEXISTING);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub const MB_SLOTS: usize = 12;
 pub const MB_SLAB_BYTES: usize = 13;
 pub const MB_ARRAYS: usize = 14;
 pub const MB_SIZE: usize = 32;
-// MB_ARRAYS takes 12 slots: 14 to 25.
+// MB_ARRAYS takes 8 slots: 14 to 21 (22 to 25 unused).
 
 #[derive(Clone, Copy, Default)]
 pub struct Probe {
@@ -267,8 +267,8 @@ impl Core {
         self.mailbox[MB_LIFETIME] = l.last_lifetime_ns;
         self.mailbox[MB_SLOTS] = l.slots() as f64;
         self.mailbox[MB_SLAB_BYTES] = l.slab_bytes() as f64;
-        let slots = l.slot_arrays();
-        let aggs = [
+        let arrays = [
+            l.slots_at(),
             l.agg_live.as_ptr() as u32,
             l.agg_created.as_ptr() as u32,
             l.site_live.as_ptr() as u32,
@@ -277,7 +277,7 @@ impl Core {
             l.site_lifetime_ns.as_ptr() as u32,
             l.site_buckets.as_ptr() as u32,
         ];
-        for (i, p) in slots.iter().chain(aggs.iter()).enumerate() {
+        for (i, p) in arrays.iter().enumerate() {
             self.mailbox[MB_ARRAYS + i] = *p as f64;
         }
     }
