@@ -68,13 +68,19 @@ function tracer(enc: Encoding, cap = 1 << 15, left = new Set<number>()) {
     { spec: spec(EXIT_AT, 1), key: "k", stacks, biasOf: () => 0, exitStack },
   ];
   const processes: string[] = [];
+  const said = new Set<number>();
   let out = "";
   const consumer = new RecordConsumer({
     site: (i) => sites[i],
     live,
     lines: { format: lines, out: { put: (b) => out += new TextDecoder().decode(b) } },
     epochOffsetMs: EPOCH_MS,
-    seen: (pid) => !left.has(pid),
+    // A process left out is said once, where the lines go: after the lines before its first record.
+    seen: (pid) => {
+      if (left.has(pid) && !said.has(pid)) out += `left out ${pid}\n`;
+      said.add(pid);
+      return !left.has(pid);
+    },
     // Written where the lines go too: what a process's change writes comes after the lines before it.
     process: (kind, pid) => {
       processes.push(`${kind} ${pid}`);
@@ -157,6 +163,7 @@ for (const enc of [TEXT, JSON_LINES]) {
     const exited = new Set<number>();
     for (const r of recs) {
       if (r.kind === Kind.Exec) want.push(`exec ${r.pid}\n`);
+      if (r.pid === 99 && !want.includes("left out 99\n")) want.push("left out 99\n");
       if (r.pid === 99 || r.bad || r.kind === Kind.Exec) continue;
       if (r.kind === Kind.Create) {
         const i = created.get(r.goid)!.stack;

@@ -78,14 +78,14 @@ export class LineWriter {
 
   /**
    * Writes a batch of whole lines, `bytes` (valid only during the call), after what is buffered: a
-   * big batch straight from where it is when nothing waits before it (no copy), else copied in.
+   * small batch is copied in; a big one is written straight from where it is once what was before it
+   * is out (a write call costs less than copying it), and copied only if the reader leaves some.
    */
   put(bytes: Uint8Array): void {
-    if (bytes.length < DIRECT_BYTES || this.#buf.length > 0 || this.#queue.length > 0) {
-      return this.room(bytes.length).put(bytes);
-    }
+    if (bytes.length < DIRECT_BYTES) return this.room(bytes.length).put(bytes);
+    this.flush();
     if (this.closed) return;
-    const off = this.#send(bytes);
+    const off = this.#queue.length === 0 ? this.#send(bytes) : 0;
     if (off < bytes.length && !this.closed) this.#keep(bytes.subarray(off));
   }
 

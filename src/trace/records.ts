@@ -162,6 +162,8 @@ export class RecordConsumer {
   }
 
   #tellVerdict(at: number): void {
+    // Admitting a process may write a line (host-wide mode): after the lines before it.
+    this.flush();
     const rec = this.#decode(at);
     if (rec === null) return;
     const site = this.#t.site((rec.flags >>> Flags.probeShift) & Flags.probeMask);
