@@ -408,8 +408,8 @@ mod tests {
         let mut l = Live::new();
         with_agg(&mut l, 7, 5);
         l.create(7, 0x1_0000_0003, 5, 2.5, false);
-        let base = l.slots_at() as usize;
-        let s = unsafe { std::slice::from_raw_parts(base as *const u8, 24) };
+        // SAFETY: a slot was just made: the first 24 bytes are its.
+        let s = unsafe { std::slice::from_raw_parts(l.slots.as_ptr() as *const u8, 24) };
         assert_eq!(u64::from_le_bytes(s[0..8].try_into().unwrap()), 0x1_0000_0003);
         assert_eq!(f64::from_le_bytes(s[8..16].try_into().unwrap()), 2.5);
         assert_eq!(u32::from_le_bytes(s[16..20].try_into().unwrap()), 7);
