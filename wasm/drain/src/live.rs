@@ -81,14 +81,17 @@ pub struct Live {
     pub last_lifetime_ns: f64,
 }
 
+/// Where (pid, `key`) starts in an index of 2^(32 - shift) entries: both indexes hash the same way.
+fn spread(pid: u32, key: u32, shift: u32) -> usize {
+    ((key ^ pid.wrapping_mul(0x85eb_ca6b)).wrapping_mul(0x9e37_79b1) >> shift) as usize
+}
+
 fn home(pid: u32, goid: u64, shift: u32) -> usize {
-    let key = (goid as u32) ^ ((goid >> 32) as u32) ^ pid.wrapping_mul(0x85eb_ca6b);
-    (key.wrapping_mul(0x9e37_79b1) >> shift) as usize
+    spread(pid, (goid as u32) ^ ((goid >> 32) as u32), shift)
 }
 
 fn agg_home(pid: u32, stack: u32, shift: u32) -> usize {
-    let key = stack ^ pid.wrapping_mul(0x85eb_ca6b);
-    (key.wrapping_mul(0x9e37_79b1) >> shift) as usize
+    spread(pid, stack, shift)
 }
 
 /// In an open-addressing index with linear probing (entry + 1, 0 empty), from position `home`: where
