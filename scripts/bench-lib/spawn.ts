@@ -8,13 +8,19 @@ import { firstLine } from "./proc.ts";
 
 /** Something watching the program: attached once it waits, stopped once it is done. */
 export interface Watcher {
-  stop(): Promise<{ events: number; lost: number }> | { events: number; lost: number };
+  stop(): Promise<Totals> | Totals;
 }
 
-export interface SpawnResult {
+/** What a watcher saw: events, lost events, and (probes in this process) its programs' run time. */
+export interface Totals {
+  events: number;
+  lost: number;
+  programNs?: number;
+  programRuns?: number;
+}
+
+export interface SpawnResult extends Partial<Totals> {
   value: number;
-  events?: number;
-  lost?: number;
 }
 
 /**

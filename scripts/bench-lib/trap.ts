@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { bpfVariant, gmonSpecs, InProcessProbes, seedSpecs } from "./probes.ts";
+import { bpfVariant, gmonSpecs, InProcessProbes, seedSpecs, withBpfStats } from "./probes.ts";
 import { load, median } from "./proc.ts";
 import { runSpawn } from "./spawn.ts";
 
@@ -59,19 +59,14 @@ export async function trapSection(
         const res = await runSpawn(
           spawn,
           ["-n", String(n), "-batch", "100", "-cpu", "-depth", String(depth)],
-          (pid) =>
-            v.bytes === null ? null : new InProcessProbes(
-              v.bytes,
-              spawn,
-              pid,
-              v.seed ? seedSpecs(spawn) : gmonSpecs(spawn, v.maxFrames),
-            ),
+          (pid) => probesOf(v, spawn, pid),
           { GOMAXPROCS: "1" },
         );
         all[i].push(res.value);
       }
     }
     const med = all.map(median);
+    const programNs = await programPass(variants, spawn, depth, runs);
     console.log(
       `\ntrap: CPU ns per goroutine (a creation hit + an exit hit), ${n} goroutines, stack from ` +
         `${depth === 0 ? "main (5 frames)" : `a ${depth}-deep recursion (${depth + 6} frames)`}; ` +
@@ -82,7 +77,8 @@ export async function trapSection(
       const walk = i < 3 || v.seed
         ? ""
         : `  walk ${(med[i] - med[2]).toFixed(0).padStart(5)} ns per creation`;
-      console.log(`  ${v.name.padEnd(36)} ${med[i].toFixed(0).padStart(7)} ns${perHit}${walk}`);
+      const program = i === 0 ? "" : `  program ${programNs[i].toFixed(0).padStart(5)} ns per run`;
+      console.log(`  ${v.name.padEnd(36)} ${med[i].toFixed(0).padStart(7)} ns${perHit}${walk}${program}`);
     }
     const at = (name: string) => med[variants.findIndex((v) => v.name === name)];
     console.log(
@@ -92,4 +88,32 @@ export async function trapSection(
     if (depth === 0) trapNs = (med[1] - med[0]) / 2;
   }
   return { trapNs };
+}
+
+/** What to run for variant `v` on `spawn`'s process `pid`. */
+function probesOf(v: Variant, spawn: string, pid: number): InProcessProbes | null {
+  if (v.bytes === null) return null;
+  return new InProcessProbes(v.bytes, spawn, pid, v.seed ? seedSpecs(spawn) : gmonSpecs(spawn, v.maxFrames));
+}
+
+/**
+ * The programs' own run time per run, as the kernel counts it (bpf_stats): a pass of its own, as
+ * the counting itself costs each run two clock reads. Medians per variant (NaN for bare).
+ */
+async function programPass(variants: Variant[], spawn: string, depth: number, runs: number) {
+  const all = variants.map(() => [] as number[]);
+  await withBpfStats(async () => {
+    for (let r = 0; r < runs; r++) {
+      for (const [i, v] of variants.entries()) {
+        const res = await runSpawn(
+          spawn,
+          ["-n", "20000", "-batch", "100", "-cpu", "-depth", String(depth)],
+          (pid) => probesOf(v, spawn, pid),
+          { GOMAXPROCS: "1" },
+        );
+        all[i].push((res.programNs ?? NaN) / (res.programRuns ?? NaN));
+      }
+    }
+  });
+  return all.map(median);
 }
