@@ -1,0 +1,121 @@
+/**
+ * scripts/bench's drain section: a burst of goroutines from the spawn program, twice under each gmon:
+ * the first right after it attached (its JIT's warm-up, its tables' growth and the ring's first pass
+ * are in it, as for a gmon attached in the middle of a burst) and the second once it has drained the
+ * first (as for a gmon attached a while). For each: gmon's CPU from the burst's start until it is
+ * idle again, its system time (at INFO mostly the log file's new page-cache pages), lost events.
+ *
+ * @module
+ */
+import { type GmonMode, GmonRun } from "./gmon.ts";
+import { load, median, sleep } from "./proc.ts";
+import { runSpawn } from "./spawn.ts";
+
+/** One burst's cost to gmon. */
+interface Burst {
+  gmonMs: number;
+  sysMs: number;
+}
+
+/** Both bursts of one gmon, its totals and its peak RSS. */
+interface Run {
+  cold: Burst;
+  warm: Burst;
+  /** Events of one burst (gmon's count over both, halved; at WARN, what the program made less the lost). */
+  events: number;
+  lost: number;
+  rssKb: number;
+}
+
+/** Waits until gmon's CPU time stops moving (it has drained), at most 20 s. */
+export async function idle(gmon: GmonRun): Promise<void> {
+  const end = Date.now() + 20_000;
+  for (let before = -1; Date.now() < end;) {
+    const now = gmon.cpuMs();
+    // A tick (10 ms) in 200 ms: the idle polls, not a drain.
+    if (before >= 0 && now - before <= 10) return;
+    before = now;
+    await sleep(200);
+  }
+}
+
+/** A burst of `n` goroutines by a new process of `spawn`, gmon attached to its executable already. */
+async function burst(gmon: GmonRun, spawn: string, n: number): Promise<Burst> {
+  let [cpu0, sys0] = [0, 0];
+  const out = { gmonMs: NaN, sysMs: NaN };
+  await runSpawn(spawn, ["-n", String(n)], () => null, {}, {
+    before: () => [cpu0, sys0] = [gmon.cpuMs(), gmon.sysMs()],
+    after: async () => {
+      await idle(gmon);
+      [out.gmonMs, out.sysMs] = [gmon.cpuMs() - cpu0, gmon.sysMs() - sys0];
+    },
+  });
+  return out;
+}
+
+async function twoBursts(checkout: string, mode: GmonMode, spawn: string, n: number, log: string) {
+  const gmon = await GmonRun.start(checkout, spawn, mode, log);
+  let stopped = false;
+  try {
+    const cold = await burst(gmon, spawn, n);
+    const warm = await burst(gmon, spawn, n);
+    const rssKb = gmon.rssPeakKb();
+    const totals = await gmon.stop();
+    stopped = true;
+    const events = Number.isNaN(totals.events) ? 2 * n - totals.lost / 2 : totals.events / 2;
+    return { cold, warm, events, lost: totals.lost, rssKb } satisfies Run;
+  } finally {
+    if (!stopped) await gmon.stop();
+  }
+}
+
+/** The section: each mode of this checkout (and of `baseline`), `runs` interleaved runs, medians. */
+export async function drainSection(
+  root: string,
+  baseline: string | null,
+  spawn: string,
+  n: number,
+  runs: number,
+  tmp: string,
+): Promise<void> {
+  const modes: [string, string, GmonMode][] = [
+    ["-level INFO, text to a file", root, { level: "INFO" }],
+    ["-level INFO, JSON to a file", root, { level: "INFO", format: "json" }],
+    ["-level WARN, endpoint on", root, { level: "WARN", endpoint: true }],
+  ];
+  if (baseline !== null) {
+    modes.push(
+      ["--baseline -level INFO, text to a file", baseline, { level: "INFO" }],
+      ["--baseline -level INFO, JSON to a file", baseline, { level: "INFO", format: "json" }],
+      ["--baseline -level WARN, endpoint on", baseline, { level: "WARN", endpoint: true }],
+    );
+  }
+  const load0 = load();
+  const all = modes.map(() => [] as Run[]);
+  for (let r = 0; r < runs; r++) {
+    for (const [i, [, checkout, mode]] of modes.entries()) {
+      all[i].push(await twoBursts(checkout, mode, spawn, n, `${tmp}/gmon.log`));
+    }
+  }
+  console.log(
+    `\ndrain: bursts of ${n} goroutines, the first right after gmon attached (cold), the second ` +
+      `once it drained that (warm); ${runs} interleaved runs, medians; load ${load0} -> ${load()}`,
+  );
+  for (const [i, [name]] of modes.entries()) {
+    const med = (f: (d: Run) => number) => median(all[i].map(f));
+    const events = med((x) => x.events);
+    const lost = all[i].map((x) => x.lost).join("/");
+    console.log(
+      `  ${name}: ${events} events a burst, lost ${lost}, peak RSS ${
+        (med((x) => x.rssKb) / 1024).toFixed(0)
+      } MiB`,
+    );
+    for (const which of ["cold", "warm"] as const) {
+      const [ms, sys] = [med((x) => x[which].gmonMs), med((x) => x[which].sysMs)];
+      console.log(
+        `    ${which}: gmon CPU ${ms} ms, ${(events / ms / 1000).toFixed(2)} M events per CPU-second ` +
+          `(in the kernel ${sys} ms; ${(events / (ms - sys) / 1000).toFixed(2)} M per user-CPU-second)`,
+      );
+    }
+  }
+}
