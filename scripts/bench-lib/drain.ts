@@ -8,7 +8,7 @@
  * @module
  */
 import { type GmonMode, GmonRun } from "./gmon.ts";
-import { load, median, sleep } from "./proc.ts";
+import { load, median, sleep, sysMs } from "./proc.ts";
 import { runSpawn } from "./spawn.ts";
 
 /** One burst's cost to gmon. */
@@ -25,6 +25,9 @@ interface Run {
   events: number;
   lost: number;
   rssKb: number;
+  /** Bytes gmon wrote a burst, and what the kernel alone takes to write as many to a new file. */
+  logBytes: number;
+  aloneSysMs: number;
 }
 
 /** Waits until gmon's CPU time stops moving (it has drained), at most 20 s. */
@@ -63,10 +66,33 @@ async function twoBursts(checkout: string, mode: GmonMode, spawn: string, n: num
     const totals = await gmon.stop();
     stopped = true;
     const events = Number.isNaN(totals.events) ? 2 * n - totals.lost / 2 : totals.events / 2;
-    return { cold, warm, events, lost: totals.lost, rssKb } satisfies Run;
+    const logBytes = Deno.statSync(log).size / 2;
+    const aloneSysMs = mode.level === "INFO" ? writeAlone(`${log}.alone`, logBytes) : NaN;
+    return { cold, warm, events, lost: totals.lost, rssKb, logBytes, aloneSysMs } satisfies Run;
   } finally {
     if (!stopped) await gmon.stop();
   }
+}
+
+/**
+ * System ms this process takes to write `bytes` to a new file at `path` in 1 MiB writes: the kernel's
+ * share of logging a burst with nothing else to it (its page cache), which bounds events per
+ * CPU-second at INFO whatever gmon does.
+ */
+function writeAlone(path: string, bytes: number): number {
+  const chunk = new Uint8Array(1 << 20).fill(0x61);
+  const f = Deno.openSync(path, { write: true, create: true, truncate: true });
+  const sys0 = sysMs(Deno.pid);
+  try {
+    for (let left = Math.floor(bytes); left > 0;) {
+      left -= f.writeSync(chunk.subarray(0, Math.min(left, chunk.length)));
+    }
+  } finally {
+    f.close();
+  }
+  const ms = sysMs(Deno.pid) - sys0;
+  Deno.removeSync(path);
+  return ms;
 }
 
 /** The section: each mode of this checkout (and of `baseline`), `runs` interleaved runs, medians. */
@@ -90,6 +116,7 @@ export async function drainSection(
       ["--baseline -level WARN, endpoint on", baseline, { level: "WARN", endpoint: true }],
     );
   }
+  const mode = (i: number) => modes[i][2];
   const load0 = load();
   const all = modes.map(() => [] as Run[]);
   for (let r = 0; r < runs; r++) {
@@ -110,6 +137,13 @@ export async function drainSection(
         (med((x) => x.rssKb) / 1024).toFixed(0)
       } MiB`,
     );
+    if (mode(i).level === "INFO") {
+      const [mb, alone] = [med((x) => x.logBytes) / 1e6, med((x) => x.aloneSysMs)];
+      console.log(
+        `    the kernel alone writing a burst's ${mb.toFixed(0)} MB to a new file: ${alone} ms ` +
+          `(at most ${(events / alone / 1000).toFixed(2)} M events per CPU-second, gmon costing nothing)`,
+      );
+    }
     for (const which of ["cold", "warm"] as const) {
       const [ms, sys] = [med((x) => x[which].gmonMs), med((x) => x[which].sysMs)];
       console.log(
