@@ -67,6 +67,8 @@ async function twoBursts(checkout: string, mode: GmonMode, spawn: string, n: num
     stopped = true;
     const events = Number.isNaN(totals.events) ? 2 * n - totals.lost / 2 : totals.events / 2;
     const logBytes = Deno.statSync(log).size / 2;
+    // As gmon's log was when it started: emptied, its pages free for the next file's.
+    Deno.truncateSync(log);
     const aloneSysMs = mode.level === "INFO" ? writeAlone(`${log}.alone`, logBytes) : NaN;
     return { cold, warm, events, lost: totals.lost, rssKb, logBytes, aloneSysMs } satisfies Run;
   } finally {
