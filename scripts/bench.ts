@@ -12,9 +12,8 @@
  *   event and lost events, INFO to a file (text and JSON) and WARN with the endpoint
  *   (scripts/bench-lib/drain.ts);
  * - spawn: N goroutines created in a loop: ns per goroutine bare, under gmon (every event logged to a
- *   file; just attached, and warm: after a run of the program) and under the seed's design
- *   (uretprobe on runtime.newproc1, uprobe on runtime.goexit1's entry, 20-frame stacks, the kernel's
- *   stack walk), loaded by gmon's own loader;
+ *   file) and under the seed's design (uretprobe on runtime.newproc1, uprobe on runtime.goexit1's
+ *   entry, 20-frame stacks, the kernel's stack walk), loaded by gmon's own loader;
  * - httpd: a Go HTTP server with a new connection (so a goroutine) per request, driven by a Go client.
  *
  * --baseline DIR adds another gmon checkout (set up) beside this one: its BPF object in trap, its gmon
@@ -24,7 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { consumerSection } from "./bench-lib/consumer.ts";
-import { drainSection, idle } from "./bench-lib/drain.ts";
+import { drainSection } from "./bench-lib/drain.ts";
 import { GmonRun } from "./bench-lib/gmon.ts";
 import { keepaliveSection } from "./bench-lib/keepalive.ts";
 import { bpfVariant, InProcessProbes, seedSpecs } from "./bench-lib/probes.ts";
@@ -86,13 +85,6 @@ async function compare(name: string, bin: string, args: string[], unit: string) 
   const attach = {
     bare: () => null,
     gmon: () => GmonRun.start(root, bin, { level: "INFO" }, `${tmp}/gmon.log`),
-    // Attached a while: it has handled a run of the program already.
-    "gmon, warm": async () => {
-      const gmon = await GmonRun.start(root, bin, { level: "INFO" }, `${tmp}/gmon.log`);
-      await runSpawn(bin, args, () => null);
-      await idle(gmon);
-      return gmon;
-    },
     seed: (pid: number) => new InProcessProbes(seedBpf, bin, pid, seedSpecs(bin)),
   };
   const modes = Object.keys(attach) as (keyof typeof attach)[];
@@ -105,23 +97,17 @@ async function compare(name: string, bin: string, args: string[], unit: string) 
   console.log(`\n${name} (${RUNS} interleaved runs, medians; load ${load0} -> ${load()})`);
   for (const m of modes) {
     const extra = m === "bare" ? "" : `  lost ${all[m].reduce((a, x) => a + (x.lost ?? 0), 0)}`;
-    console.log(`  ${m.padEnd(10)} ${med[m].toFixed(1).padStart(10)} ${unit}${extra}`);
+    console.log(`  ${m.padEnd(5)} ${med[m].toFixed(1).padStart(10)} ${unit}${extra}`);
   }
   return med;
 }
 
 if (ONLY.has("spawn")) {
   const s = await compare(`spawn: ${N} goroutines`, spawn, ["-n", String(N)], "ns/goroutine");
-  const added = { gmon: s.gmon - s.bare, warm: s["gmon, warm"] - s.bare, seed: s.seed - s.bare };
+  const added = { gmon: s.gmon - s.bare, seed: s.seed - s.bare };
   const us = (ns: number) => `${(ns / 1000).toFixed(2)} us`;
-  console.log(
-    `  added per goroutine: gmon ${us(added.gmon)} (warm ${us(added.warm)}), seed ${us(added.seed)}`,
-  );
-  console.log(
-    `  ratio gmon/seed added cost: ${(added.gmon / added.seed).toFixed(3)} (warm ${
-      (added.warm / added.seed).toFixed(3)
-    }; goal <= 0.25)`,
-  );
+  console.log(`  added per goroutine: gmon ${us(added.gmon)}, seed ${us(added.seed)}`);
+  console.log(`  ratio gmon/seed added cost: ${(added.gmon / added.seed).toFixed(3)} (goal <= 0.25)`);
 }
 
 if (ONLY.has("httpd")) {

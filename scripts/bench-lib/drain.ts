@@ -31,7 +31,7 @@ interface Run {
 }
 
 /** Waits until gmon's CPU time stops moving (it has drained), at most 20 s. */
-export async function idle(gmon: GmonRun): Promise<void> {
+async function idle(gmon: GmonRun): Promise<void> {
   const end = Date.now() + 20_000;
   for (let before = -1; Date.now() < end;) {
     const now = gmon.cpuMs();
