@@ -2,8 +2,8 @@
  * scripts/bench: what gmon costs the program it watches, in one run (variants interleaved, medians;
  * the machine's load noted beside every figure). Sections, in order:
  *
- * - trap: ns per probe hit: the bare trap, gmon's program, its stack walk vs the kernel's
- *   (scripts/bench-lib/trap.ts);
+ * - trap: ns per probe hit: the bare trap, gmon's program, its stack walk vs the kernel's; the
+ *   programs' own run time as the kernel counts it (scripts/bench-lib/trap.ts);
  * - keepalive: the keep-alive HTTP server (two goroutines per request) under wrk: bare, the bare
  *   traps, gmon at INFO to a file, at WARN with the endpoint, as fractions of bare; gmon's CPU per
  *   event; the floor (scripts/bench-lib/keepalive.ts);

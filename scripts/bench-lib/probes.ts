@@ -8,6 +8,7 @@
 import { Probes, type ProbeSpec } from "../../src/bpf/probes.ts";
 import { type ChunkSink, RING_HEADER, RING_LENGTH } from "../../src/bpf/ringbuf.ts";
 import { openTarget } from "../../src/target/target.ts";
+import type { Totals } from "./spawn.ts";
 
 /**
  * bpf/gmon.bpf.c built with `defines` (GMON_BENCH_NOP: programs that return at once;
@@ -104,7 +105,7 @@ export class InProcessProbes {
    * Detaches; returns the records read and lost, and the time the kernel counted in the programs
    * (bpf_stats; zero while it is off) over their runs.
    */
-  stop(): { events: number; lost: number; programNs: number; programRuns: number } {
+  stop(): Required<Totals> {
     clearInterval(this.#timer);
     this.#probes.ring.drainChunks(this.#count);
     const lost = this.#probes.lost();

@@ -8,7 +8,8 @@
  *   (bpf_get_stack, as gmon had it); gmon's own walk; the seed's design (its placements: a return
  *   probe on newproc1 and goexit1's entry, single-stepped; the kernel's walk, 20 frames); and, given
  *   --baseline, that checkout's object at gmon's placements.
- * - at two depths: main's stack (5 frames) and the bottom of a 40-deep recursion (46 frames).
+ * - at two depths: main's stack (5 frames) and the bottom of a 40-deep recursion (46 frames);
+ * - then, with the kernel counting (bpf_stats), each variant's programs' own run time per run.
  *
  * @module
  */
