@@ -3,7 +3,8 @@
  * the first right after it attached (its JIT's warm-up, its tables' growth and the ring's first pass
  * are in it, as for a gmon attached in the middle of a burst) and the second once it has drained the
  * first (as for a gmon attached a while). For each: gmon's CPU from the burst's start until it is
- * idle again, its system time (at INFO mostly the log file's new page-cache pages), lost events.
+ * idle again, its system time (at INFO mostly the log file's new page-cache pages), lost events;
+ * at INFO, the kernel alone writing a burst's bytes to a new file, for the bound that sets.
  *
  * @module
  */
