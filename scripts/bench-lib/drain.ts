@@ -107,18 +107,14 @@ export async function drainSection(
   runs: number,
   tmp: string,
 ): Promise<void> {
-  const modes: [string, string, GmonMode][] = [
-    ["-level INFO, text to a file", root, { level: "INFO" }],
-    ["-level INFO, JSON to a file", root, { level: "INFO", format: "json" }],
-    ["-level WARN, endpoint on", root, { level: "WARN", endpoint: true }],
+  const each: [string, GmonMode][] = [
+    ["-level INFO, text to a file", { level: "INFO" }],
+    ["-level INFO, JSON to a file", { level: "INFO", format: "json" }],
+    ["-level WARN, endpoint on", { level: "WARN", endpoint: true }],
   ];
-  if (baseline !== null) {
-    modes.push(
-      ["--baseline -level INFO, text to a file", baseline, { level: "INFO" }],
-      ["--baseline -level INFO, JSON to a file", baseline, { level: "INFO", format: "json" }],
-      ["--baseline -level WARN, endpoint on", baseline, { level: "WARN", endpoint: true }],
-    );
-  }
+  const of = (checkout: string, prefix: string) =>
+    each.map(([name, m]): [string, string, GmonMode] => [prefix + name, checkout, m]);
+  const modes = [...of(root, ""), ...(baseline === null ? [] : of(baseline, "--baseline "))];
   const mode = (i: number) => modes[i][2];
   const load0 = load();
   const all = modes.map(() => [] as Run[]);

@@ -57,13 +57,7 @@ export async function trapSection(
     const all = variants.map(() => [] as number[]);
     for (let r = 0; r < runs; r++) {
       for (const [i, v] of variants.entries()) {
-        const res = await runSpawn(
-          spawn,
-          ["-n", String(n), "-batch", "100", "-cpu", "-depth", String(depth)],
-          (pid) => probesOf(v, spawn, pid),
-          { GOMAXPROCS: "1" },
-        );
-        all[i].push(res.value);
+        all[i].push((await spawnUnder(v, spawn, n, depth)).value);
       }
     }
     const med = all.map(median);
@@ -91,10 +85,17 @@ export async function trapSection(
   return { trapNs };
 }
 
-/** What to run for variant `v` on `spawn`'s process `pid`. */
-function probesOf(v: Variant, spawn: string, pid: number): InProcessProbes | null {
-  if (v.bytes === null) return null;
-  return new InProcessProbes(v.bytes, spawn, pid, v.seed ? seedSpecs(spawn) : gmonSpecs(spawn, v.maxFrames));
+/** `n` goroutines on one thread, from a recursion `depth` deep, under variant `v`'s probes. */
+function spawnUnder(v: Variant, spawn: string, n: number, depth: number) {
+  return runSpawn(
+    spawn,
+    ["-n", String(n), "-batch", "100", "-cpu", "-depth", String(depth)],
+    (pid) =>
+      v.bytes === null
+        ? null
+        : new InProcessProbes(v.bytes, spawn, pid, v.seed ? seedSpecs(spawn) : gmonSpecs(spawn, v.maxFrames)),
+    { GOMAXPROCS: "1" },
+  );
 }
 
 /**
@@ -106,12 +107,7 @@ async function programPass(variants: Variant[], spawn: string, depth: number, ru
   await withBpfStats(async () => {
     for (let r = 0; r < runs; r++) {
       for (const [i, v] of variants.entries()) {
-        const res = await runSpawn(
-          spawn,
-          ["-n", "20000", "-batch", "100", "-cpu", "-depth", String(depth)],
-          (pid) => probesOf(v, spawn, pid),
-          { GOMAXPROCS: "1" },
-        );
+        const res = await spawnUnder(v, spawn, 20_000, depth);
         all[i].push((res.programNs ?? NaN) / (res.programRuns ?? NaN));
       }
     }
